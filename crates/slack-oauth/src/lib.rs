@@ -1,0 +1,21 @@
+//! # slack-oauth
+//!
+//! Everything a multi-workspace Slack app needs between a user clicking "Add to Slack" and the
+//! app holding a valid token for that workspace: the OAuth v2 install flow, installation and state
+//! stores (memory, SQLite, PostgreSQL; schemas shared with Python's slack_sdk), token rotation that
+//! refreshes each token exactly once even across instances, and per-request authorize.
+//!
+//! ## Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `sqlite` | yes | `store::SqliteStore` |
+//! | `postgres` | yes | `store::PostgresStore` |
+//! | `axum` | yes | `axum` routes and layers |
+
+pub mod api;
+pub mod clock;
+pub mod ids;
+pub mod installation;
+pub mod secret;
+pub mod store;

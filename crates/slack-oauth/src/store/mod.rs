@@ -1,0 +1,300 @@
+//! Installation and state stores: the traits, the lookup key, errors, and the backends.
+//!
+//! | backend | type | feature | use it for |
+//! |---|---|---|---|
+//! | memory | [`MemoryStore`] | always | tests, one short-lived process |
+//! | SQLite | `SqliteStore` | `sqlite` (default) | one instance; the embedded default |
+//! | PostgreSQL | `PostgresStore` | `postgres` (default) | many instances |
+//!
+//! The SQL backends use the tables of slack_sdk's `SQLite3InstallationStore` /
+//! `SQLAlchemyInstallationStore`, so a Python Bolt app's database works unchanged.
+//!
+//! Semantics every backend follows (checked by the conformance suite in `slack-oauth-test`):
+//! - **History is kept**: `save` adds a version; the latest (newest `installed_at`, ties broken by
+//!   the newest row) is current.
+//! - **Org-wide installs** are found by enterprise id whatever team id a lookup gives
+//!   ([`InstallationQuery::is_enterprise_install`]), and stored with no team.
+//! - **User lookups** return that user's latest installation, carrying the bot token of the
+//!   workspace's latest bot (the "bot merge"), so a user-only install still yields the bot token.
+//! - **Deletes** are scoped by enterprise, team and (optionally) user; org-wide deletes work
+//!   (unlike slack_sdk's SQLite store, W8).
+
+use std::future::Future;
+
+use time::OffsetDateTime;
+
+use crate::ids::{EnterpriseId, TeamId, UserId};
+use crate::installation::{Bot, Installation};
+use crate::secret::{BotToken, RefreshToken, StateValue, UserToken};
+
+mod error;
+// mod memory; (added by the stores work)
+
+pub use error::{StoreError, StoreErrorKind};
+// pub use memory::MemoryStore;
+
+/// Which installation a lookup or delete is about: an org, a workspace, optionally a user.
+///
+/// With `is_enterprise_install` set (or no team id), the team id is ignored and the org-wide
+/// installation of `enterprise_id` is meant.
+///
+/// ```
+/// use slack_oauth::store::InstallationQuery;
+/// let workspace = InstallationQuery::team("T1");
+/// let org = InstallationQuery::org("E1");
+/// let user_in_grid_workspace = InstallationQuery::team("T2").enterprise("E1").user("U1");
+/// assert_eq!(org.lookup_team_id(), None);
+/// assert_eq!(user_in_grid_workspace.lookup_team_id().unwrap().as_str(), "T2");
+/// # let _ = workspace;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct InstallationQuery {
+    /// The org, for Enterprise Grid.
+    pub enterprise_id: Option<EnterpriseId>,
+    /// The workspace; ignored for org-wide installs.
+    pub team_id: Option<TeamId>,
+    /// The installing user: restricts the lookup or delete to that user's installations.
+    pub user_id: Option<UserId>,
+    /// Whether the request came through an org-wide install.
+    pub is_enterprise_install: bool,
+}
+
+impl InstallationQuery {
+    /// A workspace (no org).
+    pub fn team(team_id: impl Into<TeamId>) -> Self {
+        Self {
+            team_id: Some(team_id.into()),
+            ..Self::default()
+        }
+    }
+
+    /// An org-wide install.
+    pub fn org(enterprise_id: impl Into<EnterpriseId>) -> Self {
+        Self {
+            enterprise_id: Some(enterprise_id.into()),
+            is_enterprise_install: true,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the org.
+    #[must_use]
+    pub fn enterprise(mut self, enterprise_id: impl Into<EnterpriseId>) -> Self {
+        self.enterprise_id = Some(enterprise_id.into());
+        self
+    }
+
+    /// Restricts to one installing user.
+    #[must_use]
+    pub fn user(mut self, user_id: impl Into<UserId>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+
+    /// The same query without the user.
+    #[must_use]
+    pub fn without_user(&self) -> Self {
+        Self {
+            user_id: None,
+            ..self.clone()
+        }
+    }
+
+    /// The query that finds `installation` itself (its org or workspace, and its installer).
+    pub fn for_installation(installation: &Installation) -> Self {
+        Self {
+            enterprise_id: installation.enterprise_id.clone(),
+            team_id: installation.team_id.clone(),
+            user_id: Some(installation.user_id.clone()),
+            is_enterprise_install: installation.is_enterprise_install,
+        }
+    }
+
+    /// The team id to match rows against: `None` for org-wide installs.
+    pub fn lookup_team_id(&self) -> Option<&TeamId> {
+        if self.is_enterprise_install {
+            None
+        } else {
+            self.team_id.as_ref()
+        }
+    }
+}
+
+/// Which token a rotation replaced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RotatedToken {
+    /// The workspace's (or org's) bot token.
+    Bot {
+        /// The new bot token.
+        token: BotToken,
+    },
+    /// One installing user's token.
+    User {
+        /// Whose token.
+        user_id: UserId,
+        /// The new user token.
+        token: UserToken,
+    },
+}
+
+/// The result of one refresh, to be written with a compare-and-swap on the old refresh token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenUpdate {
+    /// The org, for Enterprise Grid.
+    pub enterprise_id: Option<EnterpriseId>,
+    /// The workspace; `None` for org-wide installs.
+    pub team_id: Option<TeamId>,
+    /// The refresh token that was redeemed: only rows that still hold it are updated.
+    pub previous_refresh_token: RefreshToken,
+    /// The new access token.
+    pub token: RotatedToken,
+    /// The new refresh token.
+    pub refresh_token: RefreshToken,
+    /// When the new access token expires.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Where installations live. Implemented by every backend; the conformance suite in
+/// `slack-oauth-test` checks the semantics in the [module docs](self).
+///
+/// ```
+/// use slack_oauth::installation::Installation;
+/// use slack_oauth::store::{InstallationQuery, InstallationStore, MemoryStore};
+/// # tokio_test_block(async {
+/// let store = MemoryStore::new();
+/// let mut installation = Installation::new("U1", time::OffsetDateTime::now_utc());
+/// installation.team_id = Some("T1".into());
+/// store.save(&installation).await?;
+/// let found = store.find_installation(&InstallationQuery::team("T1")).await?;
+/// assert_eq!(found.unwrap().user_id.as_str(), "U1");
+/// # Ok::<_, slack_oauth::store::StoreError>(())
+/// # });
+/// # fn tokio_test_block<F: std::future::Future<Output = Result<(), slack_oauth::store::StoreError>>>(f: F) {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f).unwrap()
+/// # }
+/// ```
+pub trait InstallationStore: Send + Sync {
+    /// Saves a new version of `installation`, and of its bot when it has a bot token.
+    fn save(
+        &self,
+        installation: &Installation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Saves a new version of a bot alone.
+    fn save_bot(&self, bot: &Bot) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The latest bot of the org or workspace (`query.user_id` is ignored).
+    fn find_bot(
+        &self,
+        query: &InstallationQuery,
+    ) -> impl Future<Output = Result<Option<Bot>, StoreError>> + Send;
+
+    /// The latest installation of the org or workspace, or of one user when `query.user_id` is
+    /// set, with the latest bot merged in.
+    fn find_installation(
+        &self,
+        query: &InstallationQuery,
+    ) -> impl Future<Output = Result<Option<Installation>, StoreError>> + Send;
+
+    /// Deletes every bot version of the org or workspace.
+    fn delete_bot(
+        &self,
+        query: &InstallationQuery,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes every installation version of the org or workspace, or only one user's.
+    fn delete_installation(
+        &self,
+        query: &InstallationQuery,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes everything stored for the org or workspace (`app_uninstalled`).
+    fn delete_all(
+        &self,
+        query: &InstallationQuery,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let everyone = query.without_user();
+            self.delete_bot(&everyone).await?;
+            self.delete_installation(&everyone).await
+        }
+    }
+
+    /// The latest installation of every (org, workspace, user), bot merged in, ordered by org,
+    /// team and user id.
+    fn list_installations(
+        &self,
+    ) -> impl Future<Output = Result<Vec<Installation>, StoreError>> + Send;
+
+    /// Like [`list_installations`](Self::list_installations), restricted to installations whose
+    /// bot or user token expires at or before `deadline`, soonest first.
+    fn list_expiring(
+        &self,
+        deadline: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<Installation>, StoreError>> + Send;
+
+    /// Writes a refreshed token in place in every stored version (installations and bots) that
+    /// still holds `update.previous_refresh_token`, atomically. Returns `false`, writing nothing,
+    /// when no row holds it any more (another instance rotated first).
+    fn update_rotated_token(
+        &self,
+        update: &TokenUpdate,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Takes the named lease for `holder` until `until` if it is free or expired at `now`.
+    /// Returns whether `holder` now holds it. Leases serialize refreshes across instances.
+    fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Releases the named lease if `holder` still holds it.
+    fn release_lease(
+        &self,
+        name: &str,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where OAuth `state` values live between the install page and the callback.
+///
+/// States carry 128 bits or more from the OS CSPRNG and are single use.
+pub trait StateStore: Send + Sync {
+    /// Issues a new state that stays valid until `expires_at`.
+    fn issue(
+        &self,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<StateValue, StoreError>> + Send;
+
+    /// Consumes `state`: `true` exactly once, if it was issued and has not expired at `now`.
+    /// Two concurrent consumes of one state: exactly one gets `true`.
+    fn consume(
+        &self,
+        state: &StateValue,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes states that expired before `now`; returns how many.
+    fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// A new random state value: 128 bits from the OS CSPRNG, URL-safe base64 without padding
+/// (22 characters; no `=` that browsers would quote in a cookie).
+///
+/// ```
+/// let state = slack_oauth::store::new_state_value();
+/// assert_eq!(state.secret().len(), 22);
+/// ```
+pub fn new_state_value() -> StateValue {
+    use base64::Engine as _;
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    StateValue::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
