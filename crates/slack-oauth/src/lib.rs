@@ -18,4 +18,5 @@ pub mod clock;
 pub mod ids;
 pub mod installation;
 pub mod secret;
+pub mod signature;
 pub mod store;
