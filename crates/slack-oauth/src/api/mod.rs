@@ -6,6 +6,7 @@
 mod client;
 mod error;
 mod types;
+mod wire;
 
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use error::ApiError;
