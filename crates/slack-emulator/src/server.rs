@@ -179,6 +179,25 @@ impl Emulator {
     /// A code for `oauth.v2.access`, as if a user had approved an install of `grant`. With
     /// `redirect_uri`, the redemption must send the same value (else `bad_redirect_uri`).
     /// The code is not bound to a client id.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use slack_emulator::{Emulator, EmulatorConfig, Grant, InstallKind};
+    /// let emulator = Emulator::spawn(EmulatorConfig::default()).await?;
+    /// let org = Grant { kind: InstallKind::OrgWide, ..Grant::default() };
+    /// let code = emulator.issue_code(org, None);
+    /// let response: serde_json::Value = reqwest::Client::new()
+    ///     .post(format!("{}oauth.v2.access", emulator.api_url()))
+    ///     .form(&[("client_id", "1.2"), ("client_secret", "s"), ("code", code.as_str())])
+    ///     .send()
+    ///     .await?
+    ///     .json()
+    ///     .await?;
+    /// assert!(response["team"].is_null());
+    /// assert_eq!(response["is_enterprise_install"], true);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn issue_code(&self, grant: Grant, redirect_uri: Option<&str>) -> String {
         self.shared()
             .issue_code(grant, redirect_uri.map(str::to_owned), None, None)
