@@ -53,7 +53,7 @@ impl Shared {
         let Some(record) = inner.codes.get(request.code) else {
             return Err("invalid_code");
         };
-        if now >= record.issued_at + self.config.code_ttl {
+        if now >= record.issued_at.saturating_add(self.config.code_ttl) {
             inner.codes.remove(request.code);
             return Err("invalid_code");
         }

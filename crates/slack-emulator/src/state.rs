@@ -61,12 +61,14 @@ impl EmuClock {
 
     /// Time since the emulator started, plus every `advance`.
     pub(crate) fn now(&self) -> Duration {
-        self.start.elapsed() + Duration::from_nanos(self.offset_nanos.load(Ordering::SeqCst))
+        self.start.elapsed().saturating_add(Duration::from_nanos(
+            self.offset_nanos.load(Ordering::SeqCst),
+        ))
     }
 
     /// The emulator's notion of the current Unix time.
     pub(crate) fn unix(&self) -> Duration {
-        self.start_unix + self.now()
+        self.start_unix.saturating_add(self.now())
     }
 
     pub(crate) fn advance(&self, by: Duration) {
@@ -272,7 +274,7 @@ impl Inner {
             AccessRecord {
                 grant: Arc::clone(grant),
                 kind,
-                expires_at: Some(now + config.token_ttl),
+                expires_at: Some(now.saturating_add(config.token_ttl)),
                 revoked: false,
                 exchanged: false,
             },
