@@ -8,7 +8,7 @@ use url::Url;
 
 use super::wire;
 use super::{
-    AccessGrant, ApiError, AuthRevokeResponse, AuthTestResponse, ClientCredentials,
+    AccessGrant, ApiError, AuthRevokeResponse, AuthTestResponse, ClientBuilder, ClientCredentials,
     OAuthV2AccessResponse,
 };
 use crate::secret::AccessToken;
@@ -21,9 +21,6 @@ use crate::secret::AccessToken;
 /// # Ok::<(), slack_oauth::api::ApiError>(())
 /// ```
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api/";
-
-/// Sent with every request, so that Slack (and the emulator's logs) can tell who is calling.
-const USER_AGENT: &str = concat!("slack-oauth/", env!("CARGO_PKG_VERSION"), " (rust)");
 
 /// A Slack Web API client. Cheap to clone (connections are pooled and shared).
 ///
@@ -56,30 +53,10 @@ const USER_AGENT: &str = concat!("slack-oauth/", env!("CARGO_PKG_VERSION"), " (r
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    http: reqwest::Client,
-    base_url: Url,
-    max_retries: u32,
-    max_retry_wait: Duration,
-}
-
-/// Builds a [`Client`].
-///
-/// ```
-/// use std::time::Duration;
-/// let client = slack_oauth::api::Client::builder()
-///     .connect_timeout(Duration::from_secs(2))
-///     .max_retries(5)
-///     .build()?;
-/// # drop(client);
-/// # Ok::<(), slack_oauth::api::ApiError>(())
-/// ```
-#[derive(Clone, Debug)]
-pub struct ClientBuilder {
-    base_url: String,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-    max_retries: u32,
-    max_retry_wait: Duration,
+    pub(super) http: reqwest::Client,
+    pub(super) base_url: Url,
+    pub(super) max_retries: u32,
+    pub(super) max_retry_wait: Duration,
 }
 
 /// How a call authenticates.
@@ -112,13 +89,7 @@ impl Client {
     /// # Ok::<(), slack_oauth::api::ApiError>(())
     /// ```
     pub fn builder() -> ClientBuilder {
-        ClientBuilder {
-            base_url: DEFAULT_BASE_URL.to_owned(),
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
-            max_retries: 2,
-            max_retry_wait: Duration::from_secs(30),
-        }
+        ClientBuilder::new()
     }
 
     /// The base URL, ending in `/`.
@@ -142,20 +113,31 @@ impl Client {
     /// or [`ApiError::Transport`] Slack may already have redeemed it, so do not retry blindly
     /// (a refresh should re-read the stored installation first).
     ///
-    /// ```no_run
+    /// ```
     /// use slack_oauth::api::{AccessGrant, Client, ClientCredentials};
     /// use slack_oauth::secret::AuthorizationCode;
     ///
-    /// # async fn run() -> Result<(), slack_oauth::api::ApiError> {
-    /// let client = Client::new()?;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let slack = slack_emulator::Emulator::spawn(Default::default()).await?;
+    /// let redirect_uri = "https://example.com/slack/oauth_redirect";
+    /// # let code_from_the_redirect =
+    /// #     slack.issue_code(slack_emulator::Grant::default(), Some(redirect_uri));
+    /// // `Client::new()` talks to Slack; here, to the emulator.
+    /// let client = Client::builder().base_url(slack.api_url()).build()?;
     /// let credentials = ClientCredentials::new("111.222", "client-secret");
     /// let grant = AccessGrant::Code {
-    ///     code: AuthorizationCode::new("code-from-the-redirect"),
-    ///     redirect_uri: Some("https://example.com/slack/oauth_redirect".to_owned()),
+    ///     code: AuthorizationCode::new(code_from_the_redirect),
+    ///     redirect_uri: Some(redirect_uri.to_owned()),
     ///     code_verifier: None,
     /// };
     /// let response = client.oauth_v2_access(&credentials, &grant).await?;
-    /// println!("installed in {:?}", response.team.and_then(|team| team.id));
+    /// assert_eq!(response.team.unwrap().id.unwrap().as_str(), "T0EMULATOR");
+    /// assert!(response.access_token.unwrap().secret().starts_with("xoxb-"));
+    ///
+    /// // The code is single use.
+    /// let again = client.oauth_v2_access(&credentials, &grant).await.unwrap_err();
+    /// assert_eq!(again.slack_error(), Some("invalid_code"));
     /// # Ok(())
     /// # }
     /// ```
@@ -191,13 +173,18 @@ impl Client {
 
     /// `auth.test` with `token`: who the token belongs to (and, for a bot token, the `bot_id`).
     ///
-    /// ```no_run
+    /// ```
     /// use slack_oauth::secret::BotToken;
     ///
-    /// # async fn run(client: slack_oauth::api::Client) -> Result<(), slack_oauth::api::ApiError> {
-    /// let token = BotToken::new("xoxb-…");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let slack = slack_emulator::Emulator::spawn(Default::default()).await?;
+    /// # let client = slack_oauth::api::Client::builder().base_url(slack.api_url()).build()?;
+    /// # let bot_token = slack.seed_token(&Default::default(), false);
+    /// let token = BotToken::new(bot_token);
     /// let identity = client.auth_test(&(&token).into()).await?;
-    /// println!("bot {:?} in team {:?}", identity.bot_id, identity.team_id);
+    /// assert_eq!(identity.bot_id.unwrap().as_str(), "B0EMULATOR");
+    /// assert_eq!(identity.team_id.unwrap().as_str(), "T0EMULATOR");
     /// # Ok(())
     /// # }
     /// ```
@@ -210,16 +197,23 @@ impl Client {
     /// Each long-lived token can be exchanged once (`token_already_exchanged`); Slack expires the
     /// old token after the first refresh of the new pair, so do not revoke it yourself.
     ///
-    /// ```no_run
+    /// ```
     /// use slack_oauth::api::ClientCredentials;
     /// use slack_oauth::secret::AccessToken;
     ///
-    /// # async fn run(client: slack_oauth::api::Client) -> Result<(), slack_oauth::api::ApiError> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = slack_emulator::EmulatorConfig { rotation: true, ..Default::default() };
+    /// # let slack = slack_emulator::Emulator::spawn(config).await?;
+    /// # let client = slack_oauth::api::Client::builder().base_url(slack.api_url()).build()?;
+    /// # let long_lived = slack.seed_token(&Default::default(), false);
     /// let credentials = ClientCredentials::new("111.222", "client-secret");
     /// let rotating = client
-    ///     .oauth_v2_exchange(&credentials, &AccessToken::new("xoxb-long-lived"))
+    ///     .oauth_v2_exchange(&credentials, &AccessToken::new(long_lived))
     ///     .await?;
+    /// assert!(rotating.access_token.unwrap().secret().starts_with("xoxe.xoxb-"));
     /// assert!(rotating.refresh_token.is_some());
+    /// assert_eq!(rotating.expires_in, Some(43_200));
     /// # Ok(())
     /// # }
     /// ```
@@ -235,12 +229,19 @@ impl Client {
 
     /// `auth.revoke`: revokes `token` (with `test`, only checks that it could be).
     ///
-    /// ```no_run
+    /// ```
     /// use slack_oauth::secret::AccessToken;
     ///
-    /// # async fn run(client: slack_oauth::api::Client) -> Result<(), slack_oauth::api::ApiError> {
-    /// let revoked = client.auth_revoke(&AccessToken::new("xoxp-…"), false).await?;
-    /// assert!(revoked.revoked);
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let slack = slack_emulator::Emulator::spawn(Default::default()).await?;
+    /// # let client = slack_oauth::api::Client::builder().base_url(slack.api_url()).build()?;
+    /// # let user_token = slack.seed_token(&Default::default(), true);
+    /// let token = AccessToken::new(user_token);
+    /// assert!(!client.auth_revoke(&token, true).await?.revoked); // only a check
+    /// assert!(client.auth_revoke(&token, false).await?.revoked);
+    /// let error = client.auth_test(&token).await.unwrap_err();
+    /// assert_eq!(error.slack_error(), Some("token_revoked"));
     /// # Ok(())
     /// # }
     /// ```
@@ -327,173 +328,5 @@ impl Client {
             let body = wire::read_body(method, response).await?;
             return wire::decode(method, &body);
         }
-    }
-}
-
-impl ClientBuilder {
-    /// The base URL (`SLACK_API_URL`); a missing trailing `/` is added.
-    ///
-    /// Checked by [`build`](Self::build): it must be an absolute `http` or `https` URL.
-    ///
-    /// ```
-    /// let client = slack_oauth::api::Client::builder().base_url("http://127.0.0.1:9/api").build()?;
-    /// assert_eq!(client.base_url().as_str(), "http://127.0.0.1:9/api/");
-    /// # Ok::<(), slack_oauth::api::ApiError>(())
-    /// ```
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
-    }
-
-    /// The TCP/TLS connect timeout (default 5 s).
-    ///
-    /// ```
-    /// let builder = slack_oauth::api::Client::builder()
-    ///     .connect_timeout(std::time::Duration::from_millis(500));
-    /// # builder.build()?;
-    /// # Ok::<(), slack_oauth::api::ApiError>(())
-    /// ```
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// The whole-request timeout, from sending to the end of the body (default 30 s). Each
-    /// attempt after a 429 gets its own.
-    ///
-    /// ```
-    /// let builder = slack_oauth::api::Client::builder()
-    ///     .request_timeout(std::time::Duration::from_secs(10));
-    /// # builder.build()?;
-    /// # Ok::<(), slack_oauth::api::ApiError>(())
-    /// ```
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// How many times a 429 is retried after its `Retry-After` (default 2); `0` never retries.
-    ///
-    /// ```
-    /// let builder = slack_oauth::api::Client::builder().max_retries(0);
-    /// # builder.build()?;
-    /// # Ok::<(), slack_oauth::api::ApiError>(())
-    /// ```
-    pub fn max_retries(mut self, retries: u32) -> Self {
-        self.max_retries = retries;
-        self
-    }
-
-    /// The longest `Retry-After` the client waits out before giving up (default 30 s). A longer
-    /// one gives [`ApiError::RateLimited`] at once, so the caller can reschedule instead.
-    ///
-    /// ```
-    /// let builder = slack_oauth::api::Client::builder()
-    ///     .max_retry_wait(std::time::Duration::from_secs(5));
-    /// # builder.build()?;
-    /// # Ok::<(), slack_oauth::api::ApiError>(())
-    /// ```
-    pub fn max_retry_wait(mut self, wait: Duration) -> Self {
-        self.max_retry_wait = wait;
-        self
-    }
-
-    /// Builds the client; an invalid base URL gives [`ApiError::Config`].
-    ///
-    /// ```
-    /// use slack_oauth::api::{ApiError, Client};
-    /// assert!(matches!(Client::builder().base_url("not a url").build(), Err(ApiError::Config(_))));
-    /// assert!(Client::builder().base_url("https://slack.com/api").build().is_ok());
-    /// ```
-    pub fn build(self) -> Result<Client, ApiError> {
-        let base_url = parse_base_url(&self.base_url)?;
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.request_timeout)
-            .build()
-            .map_err(|error| ApiError::Config(format!("cannot build the HTTP client: {error}")))?;
-        Ok(Client {
-            http,
-            base_url,
-            max_retries: self.max_retries,
-            max_retry_wait: self.max_retry_wait,
-        })
-    }
-}
-
-/// Parses the base URL and makes it end in `/`, so that `join("auth.test")` appends.
-fn parse_base_url(raw: &str) -> Result<Url, ApiError> {
-    let hint = "use an absolute http(s) URL such as https://slack.com/api/";
-    let mut url = Url::parse(raw.trim())
-        .map_err(|error| ApiError::Config(format!("invalid base URL {raw:?}: {error}; {hint}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(ApiError::Config(format!(
-            "invalid base URL {raw:?}: not an http(s) URL; {hint}"
-        )));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(ApiError::Config(format!(
-            "invalid base URL {raw:?}: it must not have a query or fragment; {hint}"
-        )));
-    }
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
-    Ok(url)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_url_gets_a_trailing_slash() {
-        for (raw, expected) in [
-            ("https://slack.com/api", "https://slack.com/api/"),
-            ("https://slack.com/api/", "https://slack.com/api/"),
-            ("http://127.0.0.1:1234", "http://127.0.0.1:1234/"),
-            (" http://127.0.0.1:1234/x/y ", "http://127.0.0.1:1234/x/y/"),
-        ] {
-            assert_eq!(parse_base_url(raw).unwrap().as_str(), expected, "{raw}");
-        }
-    }
-
-    #[test]
-    fn method_urls_append_to_the_base() {
-        let base = parse_base_url("http://127.0.0.1:1234/api").unwrap();
-        assert_eq!(
-            base.join("oauth.v2.access").unwrap().as_str(),
-            "http://127.0.0.1:1234/api/oauth.v2.access"
-        );
-    }
-
-    #[test]
-    fn invalid_base_urls_are_config_errors() {
-        for raw in [
-            "",
-            "slack.com/api",
-            "ftp://slack.com/api/",
-            "mailto:a@b.c",
-            "https://slack.com/api/?x=1",
-            "https://slack.com/api/#frag",
-        ] {
-            let error = Client::builder().base_url(raw).build().unwrap_err();
-            assert!(matches!(error, ApiError::Config(_)), "{raw}: {error:?}");
-            assert!(
-                error.to_string().contains("https://slack.com/api/"),
-                "{error}"
-            );
-        }
-    }
-
-    #[test]
-    fn user_agent_names_the_crate_and_version() {
-        assert_eq!(
-            USER_AGENT,
-            format!("slack-oauth/{} (rust)", env!("CARGO_PKG_VERSION"))
-        );
     }
 }
