@@ -271,10 +271,24 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Recorded> {
     })
 }
 
-/// A loopback URL on which nothing listens (a port that was just bound and released).
-pub async fn closed_port_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{addr}/api/")
+/// A loopback port on which nothing listens, reserved for as long as this value lives.
+///
+/// The socket is bound but never listens, so connections are refused, and no other test can be
+/// handed the port meanwhile (as could happen with a listener that was bound and dropped).
+#[derive(Debug)]
+pub struct ClosedPort {
+    _socket: tokio::net::TcpSocket,
+    /// `http://127.0.0.1:PORT/api/`.
+    pub api_url: String,
+}
+
+/// Reserves a [`ClosedPort`].
+pub fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    ClosedPort {
+        _socket: socket,
+        api_url: format!("http://{addr}/api/"),
+    }
 }

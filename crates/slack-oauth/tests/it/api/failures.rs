@@ -10,7 +10,7 @@ use slack_oauth::secret::{AccessToken, RefreshToken};
 
 use super::calls;
 use crate::support::{
-    assert_no_secret, client, client_builder, closed_port_url, code_grant, config, credentials,
+    assert_no_secret, client, client_builder, closed_port, code_grant, config, credentials,
     emulator, http_response, rotating_config, CannedServer, CLIENT_SECRET, REDIRECT_URI,
 };
 
@@ -229,8 +229,8 @@ async fn slow_answer_beyond_the_request_timeout_is_timeout() {
 
 #[tokio::test]
 async fn closed_port_is_connect() {
-    let url = closed_port_url().await;
-    let client = client_builder(&url).build().unwrap();
+    let port = closed_port();
+    let client = client_builder(&port.api_url).build().unwrap();
     let token = "xoxb-1-2-CONNECTSECRET";
     let error = client
         .auth_test(&AccessToken::new(token))
@@ -332,7 +332,8 @@ async fn no_api_error_shows_a_token() {
                 .unwrap_err(),
         );
     }
-    let closed = client_builder(&closed_port_url().await).build().unwrap();
+    let port = closed_port();
+    let closed = client_builder(&port.api_url).build().unwrap();
     errors.push(closed.auth_test(&access).await.unwrap_err());
     errors.push(ApiError::Config("x".to_owned()));
 
