@@ -37,6 +37,13 @@ pub const DEFAULT_BASE_URL: &str = "https://slack.com/api/";
 ///   call before failing, and an authorization code or refresh token is single use, so a blind
 ///   retry could turn a transient error into `invalid_code` / `invalid_refresh_token`.
 /// - `ok: false`: [`ApiError::Slack`] with Slack's error string.
+/// - No connection ([`ApiError::Connect`]): Slack never saw the call, so retrying is safe. A
+///   timeout ([`ApiError::Timeout`]) is not: Slack may have handled the call.
+/// - A body that is not the expected JSON, or larger than 1 MiB: [`ApiError::Decode`], with the
+///   JSON path of the problem but never the body (Slack bodies hold tokens).
+///
+/// Calls are logged with `tracing` at debug level (method, status, attempt, elapsed time);
+/// tokens, secrets and bodies never are.
 ///
 /// ```
 /// use std::time::Duration;
