@@ -1,0 +1,8 @@
+//! The slack-oauth integration tests: one binary, one module per area.
+
+// Shared helpers: emulator and client set-up, a canned HTTP server, assertions.
+mod support;
+
+// The Web API client (`slack_oauth::api`) over real HTTP against the emulator: every method,
+// Slack's errors, 429 retries, 5xx, timeouts, connection failures, decoding, request shapes.
+mod api;
