@@ -28,9 +28,13 @@ use crate::installation::{Bot, Installation};
 use crate::secret::{BotToken, RefreshToken, StateValue, UserToken};
 
 mod error;
+#[cfg(feature = "postgres")]
+mod postgres;
 // mod memory; (added by the stores work)
 
 pub use error::{StoreError, StoreErrorKind};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 // pub use memory::MemoryStore;
 
 /// Which installation a lookup or delete is about: an org, a workspace, optionally a user.
