@@ -30,12 +30,18 @@ use crate::secret::{BotToken, RefreshToken, StateValue, UserToken};
 mod error;
 #[cfg(feature = "postgres")]
 mod postgres;
-// mod memory; (added by the stores work)
+mod any;
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use error::{StoreError, StoreErrorKind};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
-// pub use memory::MemoryStore;
+pub use any::AnyStore;
+pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 
 /// Which installation a lookup or delete is about: an org, a workspace, optionally a user.
 ///
