@@ -2,14 +2,18 @@
 -- tables (its own DDL above is untouched).
 
 -- "Latest" lookups (ORDER BY installed_at DESC, id DESC LIMIT 1) read the first entry of these
--- indexes with no sort. Queries compare a missing org or team with IS NULL, which a btree index
--- serves, rather than IS NOT DISTINCT FROM, which it cannot.
-CREATE INDEX IF NOT EXISTS slack_installations_latest_idx
-    ON slack_installations (client_id, enterprise_id, team_id, installed_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS slack_installations_user_latest_idx
-    ON slack_installations (client_id, enterprise_id, team_id, user_id, installed_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS slack_bots_latest_idx
-    ON slack_bots (client_id, enterprise_id, team_id, installed_at DESC, id DESC);
+-- indexes, with no sort. A missing org or team is NULL, and PostgreSQL neither serves
+-- `IS NOT DISTINCT FROM` from an index nor treats `IS NULL` as fixing a column for the order of
+-- the next ones (it sorts). So the key columns are indexed as COALESCE(column, ''), which every
+-- lookup compares with `=`; a separate `(column IS NULL) = ($n IS NULL)` filter keeps NULL and
+-- '' apart.
+CREATE INDEX IF NOT EXISTS slack_installations_latest_idx ON slack_installations
+    (client_id, COALESCE(enterprise_id, ''), COALESCE(team_id, ''), installed_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS slack_installations_user_latest_idx ON slack_installations
+    (client_id, COALESCE(enterprise_id, ''), COALESCE(team_id, ''), user_id, installed_at DESC,
+    id DESC);
+CREATE INDEX IF NOT EXISTS slack_bots_latest_idx ON slack_bots
+    (client_id, COALESCE(enterprise_id, ''), COALESCE(team_id, ''), installed_at DESC, id DESC);
 
 -- A state is consumed with one DELETE ... RETURNING; the unique index makes "exactly one caller
 -- wins" hold even for a state that was somehow inserted twice. slack_sdk issues UUID4 states, so

@@ -15,7 +15,7 @@ use crate::secret::StateValue;
 /// | URL | backend | feature |
 /// |---|---|---|
 /// | `sqlite://path/to/file.db`, `sqlite:file.db`, `sqlite::memory:` | [`SqliteStore`](super::SqliteStore) | `sqlite` |
-/// | `postgres://…`, `postgresql://…` | `PostgresStore` | `postgres` |
+/// | `postgres://…`, `postgresql://…` | [`PostgresStore`](super::PostgresStore) | `postgres` |
 /// | `memory://` | [`MemoryStore`] | always |
 ///
 /// ```
@@ -36,8 +36,9 @@ pub enum AnyStore {
     /// A SQLite file.
     #[cfg(feature = "sqlite")]
     Sqlite(super::SqliteStore),
-    // PostgreSQL: the `postgres` feature adds a `Postgres(super::PostgresStore)` variant here,
-    // an arm in `connect`, and one in `delegate!` below.
+    /// A PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    Postgres(super::PostgresStore),
 }
 
 /// The URL schemes this build accepts, for error messages.
@@ -70,8 +71,10 @@ impl AnyStore {
             "sqlite" => Ok(Self::Sqlite(
                 super::SqliteStore::connect(url, client_id).await?,
             )),
-            // #[cfg(feature = "postgres")]
-            // "postgres" | "postgresql" => Ok(Self::Postgres(...)),
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => Ok(Self::Postgres(
+                super::PostgresStore::connect(url, client_id).await?,
+            )),
             _ => {
                 let _ = client_id;
                 Err(StoreError::Config(format!(
@@ -88,6 +91,8 @@ impl AnyStore {
             Self::Memory(_) => "memory",
             #[cfg(feature = "sqlite")]
             Self::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => "postgres",
         }
     }
 }
@@ -99,6 +104,8 @@ macro_rules! delegate {
             AnyStore::Memory($store) => $call,
             #[cfg(feature = "sqlite")]
             AnyStore::Sqlite($store) => $call,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres($store) => $call,
         }
     };
 }

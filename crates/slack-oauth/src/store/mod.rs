@@ -27,19 +27,19 @@ use crate::ids::{EnterpriseId, TeamId, UserId};
 use crate::installation::{Bot, Installation};
 use crate::secret::{BotToken, RefreshToken, StateValue, UserToken};
 
+mod any;
 mod error;
+mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
-mod any;
-mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use any::AnyStore;
 pub use error::{StoreError, StoreErrorKind};
+pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
-pub use any::AnyStore;
-pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

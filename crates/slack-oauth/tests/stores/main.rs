@@ -8,8 +8,8 @@
 
 #[cfg(feature = "sqlite")]
 mod interop;
+mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
-mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;

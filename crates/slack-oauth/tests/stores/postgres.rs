@@ -7,111 +7,24 @@
 //! `CI=true`, where they fail.
 
 mod concurrency;
+mod conformance;
 mod interop;
 mod schema;
+mod support;
 
-use std::str::FromStr;
-
-use slack_oauth::installation::{Installation, Scopes};
 use slack_oauth::secret::{BotToken, RefreshToken, UserToken};
 use slack_oauth::store::{
     InstallationQuery, InstallationStore, PostgresStore, RotatedToken, TokenUpdate,
 };
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection};
 use time::OffsetDateTime;
 
-const CLIENT_ID: &str = "111.222";
+use support::{at, workspace_installation, TestSchema};
 
-/// 2023-11-14 22:13:20.123456 UTC.
-fn at(seconds: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(
-        i128::from(1_700_000_000 + seconds) * 1_000_000_000 + 123_456_000,
-    )
-    .unwrap()
-}
-
-/// The server URL, or `None` (after a loud `SKIPPED`) when it is not configured.
-fn database_url() -> Option<String> {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "TEST_DATABASE_URL is not set: CI must run the postgres tests"
-            );
-            eprintln!("SKIPPED: postgres tests: TEST_DATABASE_URL is not set");
-            None
-        }
-    }
-}
-
-fn random_suffix() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
-/// A fresh schema for one test. Call [`TestSchema::drop`] at the end of a passing test.
-struct TestSchema {
-    url: String,
-    name: String,
-}
-
-impl TestSchema {
-    async fn new() -> Option<Self> {
-        let url = database_url()?;
-        let name = format!("slack_oauth_test_{}", random_suffix());
-        println!("postgres test schema: {name} (kept if the test fails)");
-        Some(Self { url, name })
-    }
-
-    async fn store(&self) -> PostgresStore {
-        PostgresStore::connect_in_schema(&self.url, CLIENT_ID, &self.name)
-            .await
-            .unwrap()
-    }
-
-    /// Options for raw connections into the schema, with extra session settings.
-    fn options(&self, settings: &[(&str, &str)]) -> PgConnectOptions {
-        let mut options = PgConnectOptions::from_str(&self.url)
-            .unwrap()
-            .options([("search_path", self.name.as_str())]);
-        for (name, value) in settings {
-            options = options.options([(*name, *value)]);
-        }
-        options
-    }
-
-    async fn connection(&self) -> PgConnection {
-        PgConnection::connect_with(&self.options(&[]))
-            .await
-            .unwrap()
-    }
-
-    async fn drop(self) {
-        let mut conn = PgConnection::connect(&self.url).await.unwrap();
-        sqlx::query(&format!("DROP SCHEMA \"{}\" CASCADE", self.name))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-}
-
-fn workspace_installation(team: &str, user: &str, installed_at: OffsetDateTime) -> Installation {
-    let mut installation = Installation::new(user, installed_at);
-    installation.app_id = Some("A111".into());
-    installation.team_id = Some(team.into());
-    installation.team_name = Some(format!("team {team}"));
-    installation.bot_token = Some(BotToken::new(format!("xoxb-{team}-{user}")));
-    installation.bot_id = Some("B111".into());
-    installation.bot_user_id = Some("UB111".into());
-    installation.bot_scopes = Scopes::parse("chat:write,commands");
-    installation.token_type = Some("bot".to_owned());
-    installation
-}
+slack_oauth_test::store_conformance!(suite, optional: conformance::fresh());
 
 #[tokio::test]
 async fn rotation_updates_every_row_holding_the_old_refresh_token() {
-    let Some(schema) = TestSchema::new().await else {
+    let Some(schema) = TestSchema::new() else {
         return;
     };
     let store = schema.store().await;
@@ -192,7 +105,6 @@ async fn rotation_updates_every_row_holding_the_old_refresh_token() {
     .unwrap();
     assert_eq!(counts, (2, 2));
     store.close().await;
-    schema.drop().await;
 }
 
 fn to_micros(at: OffsetDateTime) -> OffsetDateTime {
@@ -202,7 +114,7 @@ fn to_micros(at: OffsetDateTime) -> OffsetDateTime {
 
 #[tokio::test]
 async fn leases_are_exclusive_until_they_expire() {
-    let Some(schema) = TestSchema::new().await else {
+    let Some(schema) = TestSchema::new() else {
         return;
     };
     let store = schema.store().await;
@@ -242,5 +154,4 @@ async fn leases_are_exclusive_until_they_expire() {
         .await
         .unwrap());
     store.close().await;
-    schema.drop().await;
 }

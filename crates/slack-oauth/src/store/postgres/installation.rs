@@ -2,9 +2,11 @@
 //! tokens and leases.
 //!
 //! Every query about one org or workspace binds the same parameters, `$1` client id, `$2`
-//! enterprise id, `$3` team id (and `$4` user id), and says `IS NULL` instead of `= $n` when a
-//! value is absent. That keeps each lookup on an index (`IS NOT DISTINCT FROM` cannot use one),
-//! at the cost of a few statement variants per query.
+//! enterprise id, `$3` team id (and `$4` user id), and matches a missing org or team (SQL `NULL`)
+//! through `COALESCE(column, '')`, the form our indexes hold, so that each "latest" lookup reads
+//! one index entry with no sort (see the migration for why not `IS NOT DISTINCT FROM`).
+
+use std::sync::LazyLock;
 
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -16,6 +18,7 @@ use super::rows::{
     BOT_COLUMNS, INSTALLATION_COLUMNS,
 };
 use super::{to_db_time, PostgresStore};
+use crate::ids::ClientId;
 use crate::installation::{Bot, Installation};
 use crate::store::{InstallationQuery, InstallationStore, RotatedToken, StoreError, TokenUpdate};
 
@@ -35,46 +38,60 @@ impl<'a> Key<'a> {
         }
     }
 
-    /// `alias.client_id = $1 AND alias.enterprise_id = $2 AND alias.team_id IS NULL`, ...
-    fn predicate(self, alias: &str) -> String {
-        let enterprise = if self.enterprise_id.is_some() {
-            "= $2"
-        } else {
-            "IS NULL"
-        };
-        let team = if self.team_id.is_some() {
-            "= $3"
-        } else {
-            "IS NULL"
-        };
+    /// `$1`..`$3` matched NULL-safely, in the form the `*_latest_idx` indexes serve.
+    fn predicate(alias: &str) -> String {
         format!(
-            "{alias}.client_id = $1 AND {alias}.enterprise_id {enterprise} AND {alias}.team_id {team}"
+            "{alias}.client_id = $1 \
+             AND COALESCE({alias}.enterprise_id, '') = COALESCE($2, '') \
+             AND ({alias}.enterprise_id IS NULL) = ($2 IS NULL) \
+             AND COALESCE({alias}.team_id, '') = COALESCE($3, '') \
+             AND ({alias}.team_id IS NULL) = ($3 IS NULL)"
         )
     }
 
-    /// Binds `$1`..`$3`, whether or not the statement mentions `$2`/`$3` (their types are sent
-    /// with the statement, so PostgreSQL accepts unused ones).
+    /// Binds `$1`..`$3`.
     fn bind<'q>(
         self,
         query: Query<'q, Postgres, PgArguments>,
-        client_id: &'q str,
+        client_id: &'q ClientId,
     ) -> Query<'q, Postgres, PgArguments>
     where
         'a: 'q,
     {
         query
-            .bind(client_id)
+            .bind(client_id.as_str())
             .bind(self.enterprise_id)
             .bind(self.team_id)
     }
 }
 
-/// The latest bot of a key: `$1`..`$3` bound by [`Key::bind`].
-fn latest_bot_sql(key: Key<'_>, alias: &str, columns: &str) -> String {
+/// The latest bot of a key (`$1`..`$3`).
+pub(super) static FIND_BOT: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {columns} FROM slack_bots {alias} WHERE {} AND {alias}.bot_token IS NOT NULL \
-         ORDER BY {alias}.installed_at DESC, {alias}.id DESC LIMIT 1",
-        key.predicate(alias)
+        "SELECT {} FROM slack_bots b WHERE {} AND b.bot_token IS NOT NULL \
+         ORDER BY b.installed_at DESC, b.id DESC LIMIT 1",
+        select_list("b", &BOT_COLUMNS),
+        Key::predicate("b")
+    )
+});
+
+/// The latest installation of a key (`$1`..`$3`), with the latest bot as `merged_*` columns.
+pub(super) static FIND_INSTALLATION: LazyLock<String> = LazyLock::new(|| find_installation_sql(""));
+
+/// The latest installation of one user (`$4`) in a key, with the latest bot merged.
+pub(super) static FIND_USER_INSTALLATION: LazyLock<String> =
+    LazyLock::new(|| find_installation_sql(" AND i.user_id = $4"));
+
+fn find_installation_sql(user_predicate: &str) -> String {
+    format!(
+        "SELECT {installation}, {merged} FROM (SELECT {installation} FROM \
+         slack_installations i WHERE {predicate}{user_predicate} \
+         ORDER BY i.installed_at DESC, i.id DESC LIMIT 1) i \
+         LEFT JOIN ({bot}) b ON TRUE",
+        installation = select_list("i", &INSTALLATION_COLUMNS),
+        merged = merged_select_list("b"),
+        predicate = Key::predicate("i"),
+        bot = *FIND_BOT,
     )
 }
 
@@ -133,7 +150,7 @@ impl PostgresStore {
             bot.team_id.as_ref().map(|id| id.as_str())
         };
         sqlx::query(INSERT_BOT)
-            .bind(&self.client_id)
+            .bind(self.client_id.as_str())
             .bind(app_id_value(bot.app_id.as_ref().map(|id| id.as_str())))
             .bind(bot.enterprise_id.as_ref().map(|id| id.as_str()))
             .bind(bot.enterprise_name.as_deref())
@@ -172,7 +189,7 @@ impl PostgresStore {
             ),
         };
         let rows = sqlx::query(&sql)
-            .bind(&self.client_id)
+            .bind(self.client_id.as_str())
             .bind(deadline.map(to_db_time))
             .fetch_all(&self.pool)
             .await?;
@@ -196,7 +213,7 @@ impl InstallationStore for PostgresStore {
         };
         let mut tx = self.pool.begin().await?;
         sqlx::query(INSERT_INSTALLATION)
-            .bind(&self.client_id)
+            .bind(self.client_id.as_str())
             .bind(app_id_value(
                 installation.app_id.as_ref().map(|id| id.as_str()),
             ))
@@ -237,10 +254,8 @@ impl InstallationStore for PostgresStore {
     }
 
     async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, StoreError> {
-        let key = Key::lookup(query);
-        let sql = latest_bot_sql(key, "b", &select_list("b", &BOT_COLUMNS));
-        let row = key
-            .bind(sqlx::query(&sql), &self.client_id)
+        let row = Key::lookup(query)
+            .bind(sqlx::query(&FIND_BOT), &self.client_id)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(bot_from_row).transpose()
@@ -250,27 +265,15 @@ impl InstallationStore for PostgresStore {
         &self,
         query: &InstallationQuery,
     ) -> Result<Option<Installation>, StoreError> {
-        let key = Key::lookup(query);
-        let user = if query.user_id.is_some() {
-            " AND i.user_id = $4"
-        } else {
-            ""
+        let (sql, user_id) = match &query.user_id {
+            Some(user_id) => (&*FIND_USER_INSTALLATION, Some(user_id.as_str())),
+            None => (&*FIND_INSTALLATION, None),
         };
-        let sql = format!(
-            "SELECT {installation}, {merged} FROM (SELECT {installation} FROM \
-             slack_installations i WHERE {predicate}{user} \
-             ORDER BY i.installed_at DESC, i.id DESC LIMIT 1) i \
-             LEFT JOIN ({bot}) b ON TRUE",
-            installation = select_list("i", &INSTALLATION_COLUMNS),
-            merged = merged_select_list("b"),
-            predicate = key.predicate("i"),
-            bot = latest_bot_sql(key, "b", &select_list("b", &BOT_COLUMNS)),
-        );
-        let row = key
-            .bind(sqlx::query(&sql), &self.client_id)
-            .bind(query.user_id.as_ref().map(|id| id.as_str()))
-            .fetch_optional(&self.pool)
-            .await?;
+        let mut statement = Key::lookup(query).bind(sqlx::query(sql), &self.client_id);
+        if user_id.is_some() {
+            statement = statement.bind(user_id);
+        }
+        let row = statement.fetch_optional(&self.pool).await?;
         row.as_ref()
             .map(|row| installation_from_row(row, query.user_id.is_some()))
             .transpose()
@@ -278,7 +281,7 @@ impl InstallationStore for PostgresStore {
 
     async fn delete_bot(&self, query: &InstallationQuery) -> Result<(), StoreError> {
         let key = Key::lookup(query);
-        let sql = format!("DELETE FROM slack_bots b WHERE {}", key.predicate("b"));
+        let sql = format!("DELETE FROM slack_bots b WHERE {}", Key::predicate("b"));
         key.bind(sqlx::query(&sql), &self.client_id)
             .execute(&self.pool)
             .await?;
@@ -294,7 +297,7 @@ impl InstallationStore for PostgresStore {
         };
         let sql = format!(
             "DELETE FROM slack_installations i WHERE {}{user}",
-            key.predicate("i")
+            Key::predicate("i")
         );
         key.bind(sqlx::query(&sql), &self.client_id)
             .bind(query.user_id.as_ref().map(|id| id.as_str()))
@@ -333,7 +336,7 @@ impl InstallationStore for PostgresStore {
                     let sql = format!(
                         "UPDATE {table} {alias} SET bot_token = $4, bot_refresh_token = $5, \
                          bot_token_expires_at = $6 WHERE {} AND {alias}.bot_refresh_token = $7",
-                        key.predicate(alias)
+                        Key::predicate(alias)
                     );
                     changed += key
                         .bind(sqlx::query(&sql), &self.client_id)
@@ -352,7 +355,7 @@ impl InstallationStore for PostgresStore {
                     "UPDATE slack_installations i SET user_token = $4, user_refresh_token = $5, \
                      user_token_expires_at = $6 WHERE {} AND i.user_refresh_token = $7 \
                      AND i.user_id = $8",
-                    key.predicate("i")
+                    Key::predicate("i")
                 );
                 key.bind(sqlx::query(&sql), &self.client_id)
                     .bind(token.secret())
@@ -409,20 +412,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn missing_org_or_team_is_matched_with_is_null() {
-        let org = InstallationQuery::org("E1");
-        assert_eq!(
-            Key::lookup(&org).predicate("b"),
-            "b.client_id = $1 AND b.enterprise_id = $2 AND b.team_id IS NULL"
-        );
-        let team = InstallationQuery::team("T1");
-        assert_eq!(
-            Key::lookup(&team).predicate("i"),
-            "i.client_id = $1 AND i.enterprise_id IS NULL AND i.team_id = $3"
-        );
-        let org_via_workspace = InstallationQuery::org("E1").user("U1");
-        let mut org_via_workspace = org_via_workspace;
+    fn org_wide_lookups_ignore_the_team() {
+        let mut org_via_workspace = InstallationQuery::org("E1").user("U1");
         org_via_workspace.team_id = Some("T9".into());
-        assert_eq!(Key::lookup(&org_via_workspace).team_id, None);
+        let key = Key::lookup(&org_via_workspace);
+        assert_eq!(key.enterprise_id, Some("E1"));
+        assert_eq!(key.team_id, None);
+        let team = InstallationQuery::team("T1");
+        let key = Key::lookup(&team);
+        assert_eq!((key.enterprise_id, key.team_id), (None, Some("T1")));
+    }
+
+    #[test]
+    fn key_predicate_matches_the_index_expressions() {
+        let predicate = Key::predicate("b");
+        assert!(predicate.contains("COALESCE(b.enterprise_id, '') = COALESCE($2, '')"));
+        assert!(predicate.contains("(b.team_id IS NULL) = ($3 IS NULL)"));
     }
 }

@@ -28,6 +28,8 @@
 //! - Timestamps read back as UTC (W12).
 
 use std::str::FromStr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -36,8 +38,12 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use super::StoreError;
+use crate::clock::{Clock, SystemClock};
+use crate::ids::ClientId;
 
 mod installation;
+#[cfg(test)]
+mod plans;
 mod rows;
 mod state;
 
@@ -85,7 +91,10 @@ fn migrator() -> Migrator {
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
-    client_id: String,
+    client_id: ClientId,
+    clock: Arc<dyn Clock>,
+    /// How many states were issued, to purge expired ones every so often.
+    issued: Arc<AtomicU64>,
 }
 
 impl PostgresStore {
@@ -97,7 +106,7 @@ impl PostgresStore {
     /// # Errors
     /// [`StoreError::Config`] for a URL that is not a PostgreSQL one; a database or migration
     /// error when the server cannot be reached or the schema cannot be created.
-    pub async fn connect(url: &str, client_id: impl Into<String>) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, client_id: impl Into<ClientId>) -> Result<Self, StoreError> {
         let options = parse_url(url)?;
         Self::connect_with(options, client_id).await
     }
@@ -113,7 +122,7 @@ impl PostgresStore {
     /// As [`connect`](Self::connect), and [`StoreError::Config`] for an invalid schema name.
     pub async fn connect_in_schema(
         url: &str,
-        client_id: impl Into<String>,
+        client_id: impl Into<ClientId>,
         schema: &str,
     ) -> Result<Self, StoreError> {
         check_schema_name(schema)?;
@@ -130,10 +139,10 @@ impl PostgresStore {
     /// A database or migration error.
     pub async fn connect_with(
         options: PgConnectOptions,
-        client_id: impl Into<String>,
+        client_id: impl Into<ClientId>,
     ) -> Result<Self, StoreError> {
         let client_id = client_id.into();
-        check_client_id(&client_id)?;
+        check_client_id(client_id.as_str())?;
         // Migrate on a connection of its own, closed afterwards: if a migration fails while
         // sqlx's advisory lock is held, closing the connection releases the lock, where a pooled
         // connection would keep it and block every other instance.
@@ -147,16 +156,19 @@ impl PostgresStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        Ok(Self { pool, client_id })
+        Ok(Self::new(pool, client_id))
     }
 
     /// Uses an existing pool (its own size and timeouts) and creates or upgrades the schema.
     ///
     /// # Errors
     /// A database or migration error.
-    pub async fn from_pool(pool: PgPool, client_id: impl Into<String>) -> Result<Self, StoreError> {
+    pub async fn from_pool(
+        pool: PgPool,
+        client_id: impl Into<ClientId>,
+    ) -> Result<Self, StoreError> {
         let client_id = client_id.into();
-        check_client_id(&client_id)?;
+        check_client_id(client_id.as_str())?;
         let mut conn = pool.acquire().await?;
         if let Err(error) = migrator().run_direct(&mut *conn).await {
             // Do not return a connection that may still hold the migration lock to the pool.
@@ -164,7 +176,25 @@ impl PostgresStore {
             return Err(error.into());
         }
         drop(conn);
-        Ok(Self { pool, client_id })
+        Ok(Self::new(pool, client_id))
+    }
+
+    fn new(pool: PgPool, client_id: ClientId) -> Self {
+        Self {
+            pool,
+            client_id,
+            clock: Arc::new(SystemClock),
+            issued: Arc::default(),
+        }
+    }
+
+    /// Uses `clock` for the occasional purge of expired states in
+    /// [`issue`](crate::store::StateStore::issue) (the only place the store needs "now" without
+    /// being given it).
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
     }
 
     /// The connection pool, for health checks or your own queries.
@@ -173,7 +203,7 @@ impl PostgresStore {
     }
 
     /// The app's client id that scopes every row.
-    pub fn client_id(&self) -> &str {
+    pub fn client_id(&self) -> &ClientId {
         &self.client_id
     }
 

@@ -3,15 +3,24 @@
 //! States are not scoped by client id: the table has no such column (as in slack_sdk), and a
 //! state is a 128-bit random value that only its browser knows.
 
+use std::sync::atomic::Ordering;
+
 use time::OffsetDateTime;
 
 use super::{to_db_time, PostgresStore};
 use crate::secret::StateValue;
 use crate::store::{new_state_value, StateStore, StoreError};
 
+/// Every how many `issue` calls expired states are purged (slack_sdk never purges, W10), so
+/// abandoned installs and bots hitting the install page cannot grow the table without bound.
+const PURGE_EVERY: u64 = 64;
+
 impl StateStore for PostgresStore {
     async fn issue(&self, expires_at: OffsetDateTime) -> Result<StateValue, StoreError> {
         let state = new_state_value();
+        if self.issued.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+            self.purge_expired(self.clock.now()).await?;
+        }
         sqlx::query("INSERT INTO slack_oauth_states (state, expire_at) VALUES ($1, $2)")
             .bind(state.secret())
             .bind(to_db_time(expires_at))

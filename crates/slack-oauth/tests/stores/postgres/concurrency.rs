@@ -5,11 +5,11 @@ use std::sync::Arc;
 use slack_oauth::secret::StateValue;
 use slack_oauth::store::{InstallationQuery, InstallationStore, StateStore, StoreError};
 
-use super::{at, workspace_installation, TestSchema};
+use super::support::{at, workspace_installation, TestSchema};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_saves_and_finds_all_succeed() {
-    let Some(schema) = TestSchema::new().await else {
+    let Some(schema) = TestSchema::new() else {
         return;
     };
     let store = Arc::new(schema.store().await);
@@ -47,12 +47,11 @@ async fn concurrent_saves_and_finds_all_succeed() {
         .unwrap();
     assert_eq!(bot.bot_token.secret(), "xoxb-T7-U187");
     store.close().await;
-    schema.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_one_of_many_concurrent_consumes_wins() {
-    let Some(schema) = TestSchema::new().await else {
+    let Some(schema) = TestSchema::new() else {
         return;
     };
     let store = Arc::new(schema.store().await);
@@ -72,12 +71,11 @@ async fn exactly_one_of_many_concurrent_consumes_wins() {
     }
     assert_eq!(wins, 1);
     store.close().await;
-    schema.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_one_of_eight_lease_contenders_wins() {
-    let Some(schema) = TestSchema::new().await else {
+    let Some(schema) = TestSchema::new() else {
         return;
     };
     let store = Arc::new(schema.store().await);
@@ -108,5 +106,4 @@ async fn exactly_one_of_eight_lease_contenders_wins() {
         assert_eq!(holders, 1, "round {round}");
     }
     store.close().await;
-    schema.drop().await;
 }

@@ -7,11 +7,11 @@ use slack_oauth::store::{InstallationQuery, InstallationStore, PostgresStore, St
 use sqlx::postgres::PgPoolOptions;
 use time::OffsetDateTime;
 
-use super::{at, workspace_installation, TestSchema, CLIENT_ID};
+use super::support::{at, workspace_installation, TestSchema, CLIENT_ID};
 
 #[tokio::test]
 async fn rows_written_by_sqlalchemy_are_read() {
-    let Some(schema) = TestSchema::new().await else {
+    let Some(schema) = TestSchema::new() else {
         return;
     };
     let store = schema.store().await;
@@ -82,12 +82,11 @@ async fn rows_written_by_sqlalchemy_are_read() {
         .unwrap()
         .is_none());
     store.close().await;
-    schema.drop().await;
 }
 
 #[tokio::test]
 async fn timestamps_round_trip_whatever_the_session_time_zone() {
-    let Some(schema) = TestSchema::new().await else {
+    let Some(schema) = TestSchema::new() else {
         return;
     };
     // Create the schema, then talk to it only through sessions set to Tokyo (UTC+9): slack_sdk
@@ -171,5 +170,4 @@ async fn timestamps_round_trip_whatever_the_session_time_zone() {
     assert!(!store.consume(&state, at(60)).await.unwrap());
     assert!(store.consume(&state, at(59)).await.unwrap());
     store.close().await;
-    schema.drop().await;
 }

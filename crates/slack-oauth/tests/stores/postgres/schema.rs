@@ -5,15 +5,19 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use slack_oauth::secret::StateValue;
-use slack_oauth::store::{InstallationQuery, InstallationStore, PostgresStore, StateStore};
+use slack_oauth::store::{
+    AnyStore, InstallationQuery, InstallationStore, PostgresStore, StateStore,
+};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Row};
 
-use super::{at, database_url, random_suffix, workspace_installation, TestSchema, CLIENT_ID};
+use super::support::{
+    at, database_url, random_suffix, workspace_installation, TestSchema, CLIENT_ID,
+};
 
 #[tokio::test]
 async fn schema_is_slack_sdk_sqlalchemy_ddl() {
-    let Some(schema) = TestSchema::new().await else {
+    let Some(schema) = TestSchema::new() else {
         return;
     };
     let store = schema.store().await;
@@ -137,12 +141,11 @@ async fn schema_is_slack_sdk_sqlalchemy_ddl() {
     assert!(indexes.contains_key("slack_oauth_states_state_key"));
     assert!(indexes.contains_key("slack_oauth_leases_pkey"));
     store.close().await;
-    schema.drop().await;
 }
 
 #[tokio::test]
 async fn migrations_are_idempotent_and_keep_existing_rows() {
-    let Some(schema) = TestSchema::new().await else {
+    let Some(schema) = TestSchema::new() else {
         return;
     };
     let first = schema.store().await;
@@ -164,12 +167,11 @@ async fn migrations_are_idempotent_and_keep_existing_rows() {
     assert_eq!(versions, [20_250_101_000_001, 20_250_101_000_002]);
     first.close().await;
     second.close().await;
-    schema.drop().await;
 }
 
 #[tokio::test]
 async fn tables_created_by_slack_sdk_are_adopted() {
-    let Some(schema) = TestSchema::new().await else {
+    let Some(schema) = TestSchema::new() else {
         return;
     };
     // What SQLAlchemy's `metadata.create_all` leaves behind, including a duplicate state that
@@ -197,7 +199,6 @@ async fn tables_created_by_slack_sdk_are_adopted() {
     assert!(!store.consume(&StateValue::new("dup"), at(0)).await.unwrap());
     store.close().await;
     conn.close().await.unwrap();
-    schema.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,4 +253,26 @@ async fn concurrent_first_connects_to_an_empty_database_succeed() {
         .execute(&mut admin)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn any_store_picks_postgres_for_postgres_urls() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = schema.store().await;
+    store
+        .save(&workspace_installation("T1", "U1", at(0)))
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(schema.url()).unwrap();
+    url.query_pairs_mut()
+        .append_pair("options[search_path]", &schema.name);
+    for scheme in ["postgres", "postgresql"] {
+        url.set_scheme(scheme).unwrap();
+        let any = AnyStore::connect(url.as_str(), CLIENT_ID).await.unwrap();
+        assert_eq!(any.backend(), "postgres");
+        let bot = any.find_bot(&InstallationQuery::team("T1")).await.unwrap();
+        assert_eq!(bot.unwrap().bot_token.secret(), "xoxb-T1-U1");
+    }
 }
