@@ -12,6 +12,15 @@ use slack_oauth::store::SqliteStore;
 
 use crate::fixtures::CLIENT_ID;
 
+/// slack_sdk 3.43.0's SQLite DDL (`SQLite3InstallationStore` and `SQLite3OAuthStateStore`),
+/// verbatim: no `IF NOT EXISTS`.
+pub const SLACK_SDK_DDL: &str = include_str!("../fixtures/sqlite/slack_sdk_3_43_ddl.sql");
+
+/// Rows the way slack_sdk versions leave them (INTEGER, REAL and text expiries, whole-second and
+/// offset `installed_at`, scopes damaged by slack_sdk's rotation, a user-only install, another
+/// app's row, a state); the file's comments say what each row exercises.
+pub const PYTHON_ROWS: &str = include_str!("../fixtures/sqlite/python_rows.sql");
+
 /// Test databases older than this are deleted when a test run starts.
 const KEEP_FOR: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -37,6 +46,36 @@ pub async fn temporary() -> SqliteStore {
             path.display()
         ),
     }
+}
+
+/// A new database file created the way a Python Bolt app creates it: slack_sdk's DDL, no
+/// `_sqlx_migrations` table, and [`PYTHON_ROWS`] when `with_rows` is set. Returns its
+/// `sqlite://` URL.
+///
+/// # Panics
+/// If the file cannot be written: this is test support.
+pub async fn python_created_database(with_rows: bool) -> String {
+    use sqlx::Connection as _;
+    let path = temporary_path("python");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let result = async {
+        let mut connection = sqlx::SqliteConnection::connect(&url).await?;
+        sqlx::raw_sql(SLACK_SDK_DDL)
+            .execute(&mut connection)
+            .await?;
+        if with_rows {
+            sqlx::raw_sql(PYTHON_ROWS).execute(&mut connection).await?;
+        }
+        connection.close().await
+    }
+    .await;
+    if let Err(error) = result {
+        panic!(
+            "cannot create the Python-style database {}: {error}",
+            path.display()
+        );
+    }
+    format!("sqlite://{}", path.display())
 }
 
 /// A path for a new database file under `target/test-dbs/` (the file does not exist yet). The
