@@ -1,31 +1,5 @@
 //! `PostgresStore`: installations, bots, states and leases in PostgreSQL, for apps that run many
 //! instances.
-//!
-//! # Schema
-//!
-//! The tables are slack_sdk's `SQLAlchemyInstallationStore` / `SQLAlchemyOAuthStateStore` ones
-//! (`slack_installations`, `slack_bots`, `slack_oauth_states`), created with the exact DDL that
-//! SQLAlchemy emits, so a Python Bolt app and this crate can share one database. A missing org or
-//! team is SQL `NULL`, and every timestamp is a naive `TIMESTAMP WITHOUT TIME ZONE` holding UTC
-//! with microseconds. We always read those values as UTC, whatever the server's or session's
-//! `TimeZone` (slack_sdk reads them as the host's local time, python-slack-sdk#1731).
-//!
-//! Our additions break nothing for slack_sdk: indexes that serve "latest" lookups without a sort,
-//! a unique index on `slack_oauth_states(state)`, and a `slack_oauth_leases` table. The schema is
-//! created on first use by versioned migrations (`migrations/postgres/`, recorded in
-//! `_sqlx_migrations`) that take sqlx's advisory lock, so several instances can start at once on
-//! an empty database. If your app keeps its own sqlx migrations in the same schema, give the
-//! store a schema of its own with [`PostgresStore::connect_in_schema`].
-//!
-//! # Differences from slack_sdk
-//!
-//! - `save` always inserts a new version. SQLAlchemy's store updates the row with the same
-//!   `(client_id, enterprise_id, team_id, installed_at)` instead: that overwrites history, ignores
-//!   `user_id` (so one user's install can replace another's, W13) and fails on `custom_values`
-//!   (W14). Token rotation writes in place through `update_rotated_token` instead.
-//! - Consuming a state is one atomic `DELETE … RETURNING`, so two racing callbacks cannot both
-//!   succeed (W20).
-//! - Timestamps read back as UTC (W12).
 
 use std::str::FromStr;
 use std::sync::atomic::AtomicU64;
@@ -68,22 +42,58 @@ fn migrator() -> Migrator {
     migrator
 }
 
-/// Installations, bots, OAuth states and rotation leases in PostgreSQL.
+/// Installations, bots, OAuth states and rotation leases in PostgreSQL (feature `postgres`).
 ///
-/// Every row is scoped by the app's `client_id`, so several apps can share the tables. Clones
-/// share the connection pool.
+/// Installation, bot and lease rows are scoped by the app's `client_id`, so several apps can
+/// share the tables (OAuth states are random and unscoped, as in slack_sdk). Clones share the
+/// connection pool.
+///
+/// # Schema
+///
+/// The tables are slack_sdk's `SQLAlchemyInstallationStore` / `SQLAlchemyOAuthStateStore` ones
+/// (`slack_installations`, `slack_bots`, `slack_oauth_states`), created with the exact DDL that
+/// SQLAlchemy emits, so a Python Bolt app and this crate can share one database. A missing org or
+/// team is SQL `NULL`, and every timestamp is a naive `TIMESTAMP WITHOUT TIME ZONE` holding UTC
+/// with microseconds. We always read those values as UTC, whatever the server's or session's
+/// `TimeZone` (slack_sdk reads them as the host's local time, python-slack-sdk#1731).
+///
+/// Our additions break nothing for slack_sdk: indexes that serve "latest" lookups without a sort,
+/// a unique index on `slack_oauth_states(state)`, and a `slack_oauth_leases` table. The schema is
+/// created on first use by versioned migrations (`migrations/postgres/`, recorded in
+/// `_sqlx_migrations`) that take sqlx's advisory lock, so several instances can start at once on
+/// an empty database. If your app keeps its own sqlx migrations in the same schema, give the
+/// store a schema of its own with [`connect_in_schema`](Self::connect_in_schema).
+///
+/// # Differences from slack_sdk
+///
+/// - `save` always inserts a new version. SQLAlchemy's store updates the row with the same
+///   `(client_id, enterprise_id, team_id, installed_at)` instead: that overwrites history, ignores
+///   `user_id` (so one user's install can replace another's, W13) and fails on `custom_values`
+///   (W14). Token rotation writes in place through `update_rotated_token` instead.
+/// - Consuming a state is one conditional `DELETE` (state matches and has not expired), so of two
+///   racing callbacks exactly one succeeds (W20). Expired states are purged every 64 issues
+///   (slack_sdk never purges, W10).
+/// - Timestamps read back as UTC (W12).
+///
+/// # Example
 ///
 /// ```
+/// use slack_oauth::installation::Installation;
 /// use slack_oauth::store::{InstallationQuery, InstallationStore, PostgresStore, StoreErrorKind};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// // Without a database, connecting fails with a typed error.
+/// // A URL of another database is a configuration error, found before connecting.
 /// let error = PostgresStore::connect("mysql://localhost/app", "111.222").await.unwrap_err();
 /// assert_eq!(error.kind(), StoreErrorKind::Config);
 ///
+/// // With a server (the tables go to a schema of their own here, dropped at the end):
 /// if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-///     let store = PostgresStore::connect(&url, "111.222").await?;
-///     let bot = store.find_bot(&InstallationQuery::team("T-none")).await?;
-///     assert!(bot.is_none());
+///     let store = PostgresStore::connect_in_schema(&url, "111.222", "slack_oauth_doctest").await?;
+///     let mut installation = Installation::new("U1", time::OffsetDateTime::UNIX_EPOCH);
+///     installation.team_id = Some("T1".into());
+///     store.save(&installation).await?;
+///     let found = store.find_installation(&InstallationQuery::team("T1")).await?;
+///     assert_eq!(found.unwrap().user_id.as_str(), "U1");
+/// #   sqlx::query("DROP SCHEMA slack_oauth_doctest CASCADE").execute(store.pool()).await?;
 /// }
 /// # Ok::<_, slack_oauth::store::StoreError>(())
 /// # }).unwrap();
