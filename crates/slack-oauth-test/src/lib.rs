@@ -9,7 +9,7 @@
 //!   scoped deletes, listing, the rotation compare-and-swap, leases, single-use states, races).
 //! - [`store_conformance!`]: turns every case into a named `#[test]` for one backend.
 //! - [`fixtures`]: builders for workspace, org-wide, user-only and rotating installations.
-//! - [`assert`]: field-by-field comparisons that never print a token.
+//! - [`assert`](mod@assert): field-by-field comparisons that never print a token.
 //! - [`sqlite`]: a fresh SQLite store in a file under `target/` (feature `sqlite`, default).
 //!
 //! ## Running the suite on your own store

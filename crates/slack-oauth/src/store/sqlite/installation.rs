@@ -273,7 +273,8 @@ impl InstallationStore for SqliteStore {
         let sql = format!(
             "{SELECT_INSTALLATION} FROM (SELECT * FROM slack_installations WHERE client_id = ?1 \
              AND enterprise_id = ?2 AND team_id = ?3 {user_filter} {LATEST} LIMIT 1) AS i \
-             LEFT JOIN (SELECT * FROM slack_bots WHERE client_id = ?1 AND enterprise_id = ?2 \
+             LEFT JOIN (SELECT bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token, \
+             bot_token_expires_at FROM slack_bots WHERE client_id = ?1 AND enterprise_id = ?2 \
              AND team_id = ?3 {LATEST} LIMIT 1) AS b ON 1 = 1"
         );
         let mut statement = bind_scope(sqlx::query(&sql), scope(self, query));

@@ -29,6 +29,15 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 /// slow disk without making a real deadlock wait forever.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Bytes of the database file read through a memory map instead of `read()` calls: lookups in
+/// a large table then cost no system call per page. Address space only; the OS page cache backs
+/// it either way.
+const MMAP_SIZE: u64 = 1 << 30;
+
+/// Page cache per connection, in KiB when negative (SQLite's convention): 16 MiB keeps the upper
+/// levels of every index and the hot workspaces' rows in memory.
+const CACHE_SIZE: i64 = -16 * 1024;
+
 /// Pool size for database files. SQLite runs one writer at a time (writes queue on an in-process
 /// lock instead), so more connections only add parallel readers.
 const MAX_CONNECTIONS: u32 = 8;
@@ -128,7 +137,9 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT))
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("mmap_size", MMAP_SIZE.to_string())
+            .pragma("cache_size", CACHE_SIZE.to_string()))
     }
 
     /// Uses an existing pool (configure WAL and a busy timeout on it, see
