@@ -26,3 +26,20 @@ fn debug_shows_counts_not_tokens() {
         "{shown}"
     );
 }
+
+#[test]
+fn issue_purges_expired_states_now_and_then() {
+    use slack_oauth::store::StateStore;
+    futures::executor::block_on(async {
+        let t = slack_oauth_test::fixtures::now();
+        let clock = slack_oauth::clock::ManualClock::at_unix(t.unix_timestamp());
+        let store = MemoryStore::new().with_clock(clock.clone());
+        for _ in 0..63 {
+            store.issue(t + time::Duration::minutes(10)).await.unwrap();
+        }
+        assert!(format!("{store:?}").contains("states: 63"), "{store:?}");
+        clock.advance(std::time::Duration::from_secs(3600));
+        store.issue(t + time::Duration::hours(2)).await.unwrap();
+        assert!(format!("{store:?}").contains("states: 1,"), "{store:?}");
+    });
+}

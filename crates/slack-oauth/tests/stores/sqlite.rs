@@ -288,13 +288,16 @@ async fn unreadable_row_is_an_error_not_absent() {
 async fn opens_a_database_created_by_python_and_keeps_its_schema() {
     let url = python_created_database(false).await;
     let schema = |store: SqliteStore| async move {
-        sqlx::query("SELECT name, sql FROM sqlite_master WHERE name LIKE 'slack_%' OR name LIKE 'oauth_%' ORDER BY name")
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| (row.get::<String, _>(0), row.get::<Option<String>, _>(1)))
-            .collect::<Vec<_>>()
+        sqlx::query(
+            "SELECT name, sql FROM sqlite_master \
+             WHERE name LIKE 'slack_%' OR name LIKE 'oauth_%' ORDER BY name",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get::<String, _>(0), row.get::<Option<String>, _>(1)))
+        .collect::<Vec<_>>()
     };
     let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
     let tables = schema(store.clone()).await;
@@ -456,4 +459,31 @@ async fn other_apps_rows_are_invisible() {
         .await
         .unwrap()
         .is_some());
+}
+
+/// Every 64th `issue` purges the states that expired by the store's clock, so abandoned
+/// installs cannot grow `oauth_states` without bound.
+#[tokio::test]
+async fn issue_purges_expired_states_now_and_then() {
+    let t = now();
+    let clock = slack_oauth::clock::ManualClock::at_unix(t.unix_timestamp());
+    let store = temporary().await.with_clock(clock.clone());
+    for _ in 0..63 {
+        store.issue(t + Duration::minutes(10)).await.unwrap();
+    }
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM oauth_states")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await, 63, "no purge before the 64th issue");
+    clock.advance(std::time::Duration::from_secs(3600));
+    let fresh = store.issue(t + Duration::hours(2)).await.unwrap();
+    assert_eq!(
+        count().await,
+        1,
+        "the 64th issue purged the 63 expired states"
+    );
+    assert!(store.consume(&fresh, t + Duration::hours(1)).await.unwrap());
 }

@@ -49,7 +49,8 @@ fn select_latest_per_user() -> String {
     format!(
         "WITH i AS (SELECT *, row_number() OVER (PARTITION BY enterprise_id, team_id, user_id \
          {LATEST}) AS latest_rank FROM slack_installations WHERE client_id = ?1), \
-         b AS (SELECT *, row_number() OVER (PARTITION BY enterprise_id, team_id {LATEST}) AS latest_rank \
+         b AS (SELECT *, row_number() OVER (PARTITION BY enterprise_id, team_id {LATEST}) \
+         AS latest_rank \
          FROM slack_bots WHERE client_id = ?1) \
          {SELECT_INSTALLATION} FROM i LEFT JOIN b ON b.latest_rank = 1 \
          AND b.enterprise_id = i.enterprise_id AND b.team_id = i.team_id WHERE i.latest_rank = 1"

@@ -58,8 +58,8 @@ const MAX_CONNECTIONS: u32 = 8;
 /// installation's own time as UTC text `YYYY-MM-DD HH:MM:SS.ffffff`: Python reads it, and it
 /// sorts correctly as text next to Python's whole-second `YYYY-MM-DD HH:MM:SS` values. Reading
 /// accepts whatever any slack_sdk version wrote (INTEGER, REAL or text timestamps, NULL scopes,
-/// scopes damaged by slack_sdk's rotation bug, `true`/`false` flags); a value that cannot be
-/// read is a [`StoreError::Corrupt`] naming the table and column, never "not installed".
+/// scopes damaged by slack_sdk's rotation bug, which are repaired, `true`/`false` flags); a
+/// value that cannot be read is a [`StoreError::Corrupt`] naming the table and column, never "not installed".
 /// Custom values are not persisted, as in slack_sdk.
 ///
 /// **Concurrency**: WAL journal, `synchronous=NORMAL`, a 10 s busy timeout and a connection
@@ -71,7 +71,8 @@ const MAX_CONNECTIONS: u32 = 8;
 /// use slack_oauth::store::{InstallationQuery, InstallationStore, SqliteStore};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = SqliteStore::connect("sqlite::memory:", "111.222").await?;
-/// let mut installation = slack_oauth::installation::Installation::new("U1", time::OffsetDateTime::UNIX_EPOCH);
+/// let mut installation =
+///     slack_oauth::installation::Installation::new("U1", time::OffsetDateTime::UNIX_EPOCH);
 /// installation.team_id = Some("T1".into());
 /// store.save(&installation).await?;
 /// assert!(store.find_installation(&InstallationQuery::team("T1")).await?.is_some());
