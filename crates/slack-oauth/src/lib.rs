@@ -22,5 +22,6 @@ pub mod ids;
 pub mod installation;
 pub mod secret;
 pub mod settings;
+pub mod signature;
 pub mod state;
 pub mod store;
