@@ -28,15 +28,22 @@ use crate::store::{InstallationStore, StateStore};
 /// use axum::Router;
 /// use slack_oauth::{api::Client, flow::OAuthFlow, settings::OAuthSettings, store::MemoryStore};
 ///
-/// #[derive(Clone, FromRef)]
+/// #[derive(Clone)]
 /// struct AppState {
 ///     flow: OAuthFlow<MemoryStore>,
 ///     greeting: String,
 /// }
 ///
+/// // (or `#[derive(FromRef)]` with axum's `macros` feature)
+/// impl FromRef<AppState> for OAuthFlow<MemoryStore> {
+///     fn from_ref(state: &AppState) -> Self {
+///         state.flow.clone()
+///     }
+/// }
+///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let flow = OAuthFlow::new(OAuthSettings::new("111.222", "secret"), MemoryStore::new(), Client::new()?)?;
-/// let app: Router = Router::new()
+/// let app: Router = Router::<AppState>::new()
 ///     .merge(slack_oauth::axum::routes(&flow))
 ///     .with_state(AppState { flow, greeting: "hi".to_owned() });
 /// # let _ = app;
