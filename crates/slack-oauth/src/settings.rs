@@ -199,6 +199,11 @@ impl OAuthSettings {
     }
 
     /// Sets the bot scopes.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").scopes(["commands", "chat:write"]);
+    /// assert_eq!(s.scopes.to_string(), "commands,chat:write");
+    /// ```
     #[must_use]
     pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.scopes = scopes.into_iter().collect();
@@ -206,6 +211,11 @@ impl OAuthSettings {
     }
 
     /// Sets the user scopes.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").user_scopes(["search:read"]);
+    /// assert_eq!(s.user_scopes.to_string(), "search:read");
+    /// ```
     #[must_use]
     pub fn user_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.user_scopes = scopes.into_iter().collect();
@@ -213,6 +223,11 @@ impl OAuthSettings {
     }
 
     /// Sets the `redirect_uri` sent to Slack.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").redirect_uri("https://a.test/cb");
+    /// assert_eq!(s.redirect_uri.as_deref(), Some("https://a.test/cb"));
+    /// ```
     #[must_use]
     pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
         self.redirect_uri = Some(uri.into());
@@ -220,6 +235,11 @@ impl OAuthSettings {
     }
 
     /// Sets the install page's path.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").install_path("/install");
+    /// assert_eq!(s.install_path, "/install");
+    /// ```
     #[must_use]
     pub fn install_path(mut self, path: impl Into<String>) -> Self {
         self.install_path = path.into();
@@ -227,6 +247,11 @@ impl OAuthSettings {
     }
 
     /// Sets the path Slack redirects back to.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").redirect_uri_path("/cb");
+    /// assert_eq!(s.redirect_uri_path, "/cb");
+    /// ```
     #[must_use]
     pub fn redirect_uri_path(mut self, path: impl Into<String>) -> Self {
         self.redirect_uri_path = path.into();
@@ -234,6 +259,11 @@ impl OAuthSettings {
     }
 
     /// Shows the install page (true, default) or redirects straight to Slack (false).
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").install_page_rendering_enabled(false);
+    /// assert_eq!(s.install_page_rendering_enabled, false);
+    /// ```
     #[must_use]
     pub fn install_page_rendering_enabled(mut self, enabled: bool) -> Self {
         self.install_page_rendering_enabled = enabled;
@@ -241,6 +271,11 @@ impl OAuthSettings {
     }
 
     /// Sets where the browser goes after a successful install.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").success_url("https://a.test/ok");
+    /// assert_eq!(s.success_url.as_deref(), Some("https://a.test/ok"));
+    /// ```
     #[must_use]
     pub fn success_url(mut self, url: impl Into<String>) -> Self {
         self.success_url = Some(url.into());
@@ -248,6 +283,11 @@ impl OAuthSettings {
     }
 
     /// Sets where the browser goes after a failed install (`?error=<reason>` is appended).
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").failure_url("https://a.test/ko");
+    /// assert_eq!(s.failure_url.as_deref(), Some("https://a.test/ko"));
+    /// ```
     #[must_use]
     pub fn failure_url(mut self, url: impl Into<String>) -> Self {
         self.failure_url = Some(url.into());
@@ -255,6 +295,11 @@ impl OAuthSettings {
     }
 
     /// Sets Slack's authorize endpoint.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").authorize_url("http://127.0.0.1:9/oauth/v2/authorize");
+    /// assert_eq!(s.authorize_url, "http://127.0.0.1:9/oauth/v2/authorize");
+    /// ```
     #[must_use]
     pub fn authorize_url(mut self, url: impl Into<String>) -> Self {
         self.authorize_url = url.into();
@@ -262,6 +307,11 @@ impl OAuthSettings {
     }
 
     /// Turns the state check (CSRF protection) on (default) or off.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").state_validation_enabled(false);
+    /// assert_eq!(s.state_validation_enabled, false);
+    /// ```
     #[must_use]
     pub fn state_validation_enabled(mut self, enabled: bool) -> Self {
         self.state_validation_enabled = enabled;
@@ -269,6 +319,11 @@ impl OAuthSettings {
     }
 
     /// Sets the state cookie's name.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").state_cookie_name("__Host-slack-app-oauth-state");
+    /// assert_eq!(s.state_cookie_name, "__Host-slack-app-oauth-state");
+    /// ```
     #[must_use]
     pub fn state_cookie_name(mut self, name: impl Into<String>) -> Self {
         self.state_cookie_name = name.into();
@@ -276,6 +331,11 @@ impl OAuthSettings {
     }
 
     /// Sets how long a state stays valid.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").state_expiration(std::time::Duration::from_secs(300));
+    /// assert_eq!(s.state_expiration.as_secs(), 300);
+    /// ```
     #[must_use]
     pub fn state_expiration(mut self, expiration: Duration) -> Self {
         self.state_expiration = expiration;
@@ -283,6 +343,11 @@ impl OAuthSettings {
     }
 
     /// Sets whether the state cookie carries `Secure`.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").state_cookie_secure(false);
+    /// assert_eq!(s.state_cookie_secure, false);
+    /// ```
     #[must_use]
     pub fn state_cookie_secure(mut self, secure: bool) -> Self {
         self.state_cookie_secure = secure;
@@ -290,6 +355,11 @@ impl OAuthSettings {
     }
 
     /// Sets the state cookie's `SameSite`.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").state_cookie_same_site(slack_oauth::settings::SameSite::Strict);
+    /// assert_eq!(s.state_cookie_same_site, slack_oauth::settings::SameSite::Strict);
+    /// ```
     #[must_use]
     pub fn state_cookie_same_site(mut self, same_site: SameSite) -> Self {
         self.state_cookie_same_site = same_site;
@@ -297,6 +367,11 @@ impl OAuthSettings {
     }
 
     /// Sets how many minutes before expiry rotating tokens are refreshed.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").token_rotation_expiration_minutes(30);
+    /// assert_eq!(s.token_rotation_expiration_minutes, 30);
+    /// ```
     #[must_use]
     pub fn token_rotation_expiration_minutes(mut self, minutes: u32) -> Self {
         self.token_rotation_expiration_minutes = minutes;

@@ -42,6 +42,13 @@ impl AuthorizeUrl {
     /// A generator for the settings' authorize URL, client id, scopes and redirect URI.
     ///
     /// Fails with [`ConfigError::Invalid`] when `authorize_url` is not an absolute `http(s)` URL.
+    ///
+    /// ```
+    /// use slack_oauth::flow::AuthorizeUrl;
+    /// use slack_oauth::settings::OAuthSettings;
+    /// let settings = OAuthSettings::new("1", "2").authorize_url("not a url");
+    /// assert!(AuthorizeUrl::from_settings(&settings).is_err());
+    /// ```
     pub fn from_settings(settings: &OAuthSettings) -> Result<Self, ConfigError> {
         let invalid = |problem: &str| ConfigError::Invalid {
             setting: "authorize_url",
@@ -102,6 +109,17 @@ impl AuthorizeUrl {
 
     /// The URL for `state` (empty when state validation is off) and an optional `team` that
     /// preselects the workspace.
+    ///
+    /// ```
+    /// use slack_oauth::flow::AuthorizeUrl;
+    /// use slack_oauth::settings::OAuthSettings;
+    /// let urls = AuthorizeUrl::from_settings(&OAuthSettings::new("1", "2"))?;
+    /// assert_eq!(
+    ///     urls.generate("", Some("T 1")).as_str(),
+    ///     "https://slack.com/oauth/v2/authorize?state=&client_id=1&scope=&user_scope=&team=T+1",
+    /// );
+    /// # Ok::<_, slack_oauth::settings::ConfigError>(())
+    /// ```
     ///
     /// # Security
     /// The URL holds the state: send it to the browser, never log it.

@@ -14,6 +14,12 @@ use crate::installation::Installation;
 use crate::settings::OAuthSettings;
 
 /// The future a custom handler returns, boxed.
+///
+/// ```
+/// use futures::FutureExt as _;
+/// let future: slack_oauth::flow::HandlerFuture = async { http::Response::new(String::new()) }.boxed();
+/// # let _ = future;
+/// ```
 pub type HandlerFuture = BoxFuture<'static, Response<String>>;
 
 pub(crate) type SuccessHandler =
@@ -92,6 +98,15 @@ impl DefaultPages {
     }
 
     /// The default failure response.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use slack_oauth::{flow::{CallbackError, DefaultPages}, settings::OAuthSettings};
+    /// let defaults = DefaultPages::new(Arc::new(OAuthSettings::new("1", "2")));
+    /// let response = defaults.failure(&CallbackError::InvalidBrowser);
+    /// assert_eq!(response.status(), 400);
+    /// assert!(response.body().contains("<a href=\"/slack/install\">here</a>"));
+    /// ```
     pub fn failure(&self, error: &CallbackError) -> Response<String> {
         if let Some(response) = self
             .failure_location(error.reason())
@@ -131,6 +146,13 @@ impl DefaultPages {
     }
 
     /// The settings the pages use.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use slack_oauth::{flow::DefaultPages, settings::OAuthSettings};
+    /// let defaults = DefaultPages::new(Arc::new(OAuthSettings::new("1", "2")));
+    /// assert_eq!(defaults.settings().install_path, "/slack/install");
+    /// ```
     pub fn settings(&self) -> &OAuthSettings {
         &self.settings
     }

@@ -15,6 +15,18 @@ use crate::store::{InstallationStore, StateStore};
 ///
 /// `Debug` hides both: each holds the state.
 ///
+/// ```
+/// # use slack_oauth::{api::Client, flow::OAuthFlow, settings::OAuthSettings, store::MemoryStore};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let flow = OAuthFlow::new(OAuthSettings::new("1", "2"), MemoryStore::new(), Client::new()?)?;
+/// let start = flow.start_install(None).await?;
+/// assert!(!format!("{start:?}").contains("state="));
+/// # Ok(())
+/// # })
+/// # }
+/// ```
+///
 /// # Security
 /// Send both to the browser; never log them.
 #[derive(Clone, PartialEq, Eq)]

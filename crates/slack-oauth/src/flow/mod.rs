@@ -178,16 +178,38 @@ impl<S> OAuthFlow<S> {
     }
 
     /// The store of states and installations.
+    ///
+    /// ```
+    /// # use slack_oauth::{api::Client, flow::OAuthFlow, settings::OAuthSettings, store::MemoryStore};
+    /// let flow = OAuthFlow::new(OAuthSettings::new("1", "2"), MemoryStore::new(), Client::new()?)?;
+    /// let store: &MemoryStore = flow.store();
+    /// # let _ = store;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
     pub fn store(&self) -> &S {
         &self.store
     }
 
     /// The Slack API client.
+    ///
+    /// ```
+    /// # use slack_oauth::{api::Client, flow::OAuthFlow, settings::OAuthSettings, store::MemoryStore};
+    /// let flow = OAuthFlow::new(OAuthSettings::new("1", "2"), MemoryStore::new(), Client::new()?)?;
+    /// assert_eq!(flow.client().base_url().as_str(), "https://slack.com/api/");
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
     pub fn client(&self) -> &Client {
         &self.shared.client
     }
 
     /// The clock.
+    ///
+    /// ```
+    /// # use slack_oauth::{api::Client, flow::OAuthFlow, settings::OAuthSettings, store::MemoryStore};
+    /// let flow = OAuthFlow::new(OAuthSettings::new("1", "2"), MemoryStore::new(), Client::new()?)?;
+    /// assert!(flow.clock().now().unix_timestamp() > 1_700_000_000);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clock(&self) -> &dyn Clock {
         self.shared.clock.as_ref()
     }
@@ -205,11 +227,27 @@ impl<S> OAuthFlow<S> {
     }
 
     /// The authorize URL generator.
+    ///
+    /// ```
+    /// # use slack_oauth::{api::Client, flow::OAuthFlow, settings::OAuthSettings, store::MemoryStore};
+    /// let flow = OAuthFlow::new(OAuthSettings::new("1", "2"), MemoryStore::new(), Client::new()?)?;
+    /// let url = flow.authorize_url().generate("state", None);
+    /// assert!(url.as_str().starts_with("https://slack.com/oauth/v2/authorize?state=state&client_id=1"));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
     pub fn authorize_url(&self) -> &AuthorizeUrl {
         &self.shared.authorize_url
     }
 
     /// The default responses for these settings.
+    ///
+    /// ```
+    /// # use slack_oauth::{api::Client, flow::OAuthFlow, settings::OAuthSettings, store::MemoryStore};
+    /// let flow = OAuthFlow::new(OAuthSettings::new("1", "2"), MemoryStore::new(), Client::new()?)?;
+    /// let response = flow.default_pages().failure(&slack_oauth::flow::CallbackError::MissingCode);
+    /// assert_eq!(response.status(), 401);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
     pub fn default_pages(&self) -> DefaultPages {
         DefaultPages::new(Arc::clone(&self.shared.settings))
     }

@@ -132,6 +132,10 @@ impl StateCookie {
     }
 
     /// The cookie's name.
+    ///
+    /// ```
+    /// assert_eq!(slack_oauth::state::StateCookie::default().name(), "slack-app-oauth-state");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
