@@ -21,7 +21,8 @@ use crate::store::{InstallationStore, StateStore};
 ///   request's `Cookie` headers. Any query, even a malformed one, gets the flow's own answer.
 ///
 /// The router works with any app state `S` the flow can be taken from (`OAuthFlow: FromRef<S>`),
-/// so it merges or nests into an existing app:
+/// so it merges or nests into an existing app. Prefer `merge`: the failure page links back to
+/// `install_path` as configured, which under `nest("/prefix", …)` lacks the prefix.
 ///
 /// ```
 /// use axum::extract::FromRef;
