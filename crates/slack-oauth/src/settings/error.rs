@@ -27,7 +27,7 @@ pub enum ConfigError {
     /// A setting has a value that cannot work.
     #[error("{}{} = {value:?} {problem}", setting, env_suffix(setting))]
     Invalid {
-        /// The setting's name (the field of [`OAuthSettings`]).
+        /// The setting's name (the field of [`OAuthSettings`](super::OAuthSettings)).
         setting: &'static str,
         /// The offending value (never a secret: secrets are only checked for presence).
         value: String,
