@@ -14,9 +14,14 @@
 //! | `axum` | yes | `axum` routes and layers |
 
 pub mod api;
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod clock;
+pub mod flow;
 pub mod ids;
 pub mod installation;
 pub mod secret;
+pub mod settings;
 pub mod signature;
+pub mod state;
 pub mod store;

@@ -6,3 +6,6 @@ mod support;
 // The Web API client (`slack_oauth::api`) over real HTTP against the emulator: every method,
 // Slack's errors, 429 retries, 5xx, timeouts, connection failures, decoding, request shapes.
 mod api;
+
+// The install flow: router-level branches and end-to-end installs against the emulator.
+mod flow;

@@ -1,0 +1,360 @@
+//! The install, success and failure pages (Bolt's layout and texts), and their HTTP responses.
+//!
+//! Every value put in a page is HTML-escaped exactly once (Bolt escapes Slack's reasons twice,
+//! W23). Responses carry a Content-Security-Policy that allows nothing but inline styles and the
+//! "Add to Slack" image, and `Cache-Control: no-store` and `Referrer-Policy: no-referrer`, so the
+//! code and state in the callback URL are neither cached nor leaked in a `Referer` (RFC 9700 §4.2).
+
+use http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS,
+};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::installation::Installation;
+
+/// `Content-Type` of every page.
+pub const HTML_CONTENT_TYPE: &str = "text/html; charset=utf-8";
+
+/// `Content-Security-Policy` of every page: no scripts, no frames, no forms, images only from
+/// Slack's CDN (the button) and `data:` (the empty favicon), inline styles for the style block.
+pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; \
+     img-src https://platform.slack-edge.com data:; style-src 'unsafe-inline'; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const STYLE: &str = "<style>
+body {
+  padding: 10px 15px;
+  font-family: verdana;
+  text-align: center;
+}
+</style>
+";
+
+/// Escapes `&`, `<`, `>`, `"` and `'` as Python's `html.escape` does.
+///
+/// ```
+/// assert_eq!(
+///     slack_oauth::flow::pages::escape("<b>\"Tom\" & 'Jerry'</b>"),
+///     "&lt;b&gt;&quot;Tom&quot; &amp; &#x27;Jerry&#x27;&lt;/b&gt;",
+/// );
+/// ```
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#x27;"),
+            _ => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// The install page: a title and an "Add to Slack" button linking to `authorize_url`.
+///
+/// ```
+/// let page = slack_oauth::flow::pages::install_page("https://slack.com/oauth/v2/authorize?state=s&client_id=1");
+/// assert!(page.starts_with("<html>\n<head>\n"));
+/// assert!(page.contains("<h2>Slack App Installation</h2>"));
+/// assert!(page.contains("href=\"https://slack.com/oauth/v2/authorize?state=s&amp;client_id=1\""));
+/// ```
+pub fn install_page(authorize_url: &str) -> String {
+    format!(
+        "<html>\n<head>\n<link rel=\"icon\" href=\"data:,\">\n{STYLE}</head>\n<body>\n\
+         <h2>Slack App Installation</h2>\n\
+         <p><a href=\"{}\"><img alt=\"Add to Slack\" height=\"40\" width=\"139\" \
+         src=\"https://platform.slack-edge.com/img/add_to_slack.png\" \
+         srcset=\"https://platform.slack-edge.com/img/add_to_slack.png 1x, \
+         https://platform.slack-edge.com/img/add_to_slack@2x.png 2x\" /></a></p>\n\
+         </body>\n</html>\n",
+        escape(authorize_url)
+    )
+}
+
+/// Where the success page sends the browser, in Bolt's order: `success_url` if configured; for an
+/// org-wide install with an org URL and an app id, the org's app management page; without a team
+/// or app id, `slack://open`; else the app in the Slack client, `slack://app?team=…&id=…`.
+///
+/// ```
+/// use slack_oauth::flow::pages::success_target;
+/// use slack_oauth::installation::Installation;
+///
+/// let mut installation = Installation::new("U1", time::OffsetDateTime::UNIX_EPOCH);
+/// installation.app_id = Some("A111".into());
+/// assert_eq!(success_target(&installation, None), "slack://open");
+/// installation.team_id = Some("T111".into());
+/// assert_eq!(success_target(&installation, None), "slack://app?team=T111&id=A111");
+/// assert_eq!(success_target(&installation, Some("https://a.test/ok")), "https://a.test/ok");
+/// ```
+pub fn success_target(installation: &Installation, success_url: Option<&str>) -> String {
+    if let Some(url) = success_url {
+        return url.to_owned();
+    }
+    if let (true, Some(enterprise_url), Some(app_id)) = (
+        installation.is_enterprise_install,
+        installation
+            .enterprise_url
+            .as_deref()
+            .filter(|url| is_http_url(url)),
+        &installation.app_id,
+    ) {
+        let slash = if enterprise_url.ends_with('/') {
+            ""
+        } else {
+            "/"
+        };
+        return format!(
+            "{enterprise_url}{slash}manage/organization/apps/profile/{}/workspaces/add",
+            encode(app_id.as_str())
+        );
+    }
+    match (&installation.team_id, &installation.app_id) {
+        (Some(team_id), Some(app_id)) => format!(
+            "slack://app?team={}&id={}",
+            encode(team_id.as_str()),
+            encode(app_id.as_str())
+        ),
+        _ => "slack://open".to_owned(),
+    }
+}
+
+/// The success page: "Thank you!", a meta refresh to [`success_target`], and, when the
+/// installation has a team, a link to that workspace in Slack's web client (Bolt links to
+/// `…/client/None` for org-wide installs, W22).
+///
+/// ```
+/// use slack_oauth::flow::pages::success_page;
+/// use slack_oauth::installation::Installation;
+///
+/// let mut installation = Installation::new("U1", time::OffsetDateTime::UNIX_EPOCH);
+/// installation.app_id = Some("A111".into());
+/// installation.team_id = Some("T111".into());
+/// let page = success_page(&installation, None);
+/// assert!(page.contains("<meta http-equiv=\"refresh\" content=\"0; URL=slack://app?team=T111&amp;id=A111\">"));
+/// assert!(page.contains("<a href=\"https://app.slack.com/client/T111\" target=\"_blank\">this link</a>"));
+/// ```
+pub fn success_page(installation: &Installation, success_url: Option<&str>) -> String {
+    let target = escape(&success_target(installation, success_url));
+    let browser = installation
+        .team_id
+        .as_ref()
+        .map_or_else(String::new, |team_id| {
+            format!(
+                " If you use the browser version of Slack, click <a href=\"{}\" \
+             target=\"_blank\">this link</a> instead.",
+                escape(&format!(
+                    "https://app.slack.com/client/{}",
+                    encode(team_id.as_str())
+                ))
+            )
+        });
+    format!(
+        "\n<html>\n<head>\n<meta http-equiv=\"refresh\" content=\"0; URL={target}\">\n{STYLE}\
+         </head>\n<body>\n<h2>Thank you!</h2>\n\
+         <p>Redirecting to the Slack App... click <a href=\"{target}\">here</a>.{browser}</p>\n\
+         </body>\n</html>\n"
+    )
+}
+
+/// The failure page: "Oops, Something Went Wrong!", a link back to `install_path`, and the
+/// reason text (see [`CallbackError::detail`](crate::flow::CallbackError::detail)).
+///
+/// ```
+/// let page = slack_oauth::flow::pages::failure_page("/slack/install", "<b>test</b>: from Slack");
+/// assert!(page.contains("<h2>Oops, Something Went Wrong!</h2>"));
+/// assert!(page.contains(
+///     "<p>Please try again from <a href=\"/slack/install\">here</a> or contact the app owner \
+///      (reason: &lt;b&gt;test&lt;/b&gt;: from Slack)</p>"
+/// ));
+/// ```
+pub fn failure_page(install_path: &str, reason: &str) -> String {
+    format!(
+        "\n<html>\n<head>\n{STYLE}</head>\n<body>\n<h2>Oops, Something Went Wrong!</h2>\n\
+         <p>Please try again from <a href=\"{}\">here</a> or contact the app owner \
+         (reason: {})</p>\n</body>\n</html>\n",
+        escape(install_path),
+        escape(reason)
+    )
+}
+
+/// A page response: `status`, the HTML content type, and the security headers.
+///
+/// ```
+/// let response = slack_oauth::flow::pages::html_response(http::StatusCode::OK, "<html></html>".into());
+/// assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+/// assert_eq!(response.headers()["cache-control"], "no-store");
+/// assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+/// assert!(response.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
+/// ```
+pub fn html_response(status: StatusCode, body: String) -> Response<String> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(HTML_CONTENT_TYPE));
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// A `302 Found` to `location` with an empty body and the same headers as a page (Bolt sends the
+/// HTML content type with its redirects too). `None` when `location` cannot be a header value.
+///
+/// ```
+/// let response = slack_oauth::flow::pages::redirect_response("https://a.test/ok").unwrap();
+/// assert_eq!(response.status(), 302);
+/// assert_eq!(response.headers()["location"], "https://a.test/ok");
+/// assert!(slack_oauth::flow::pages::redirect_response("https://a.test/\n").is_none());
+/// ```
+pub fn redirect_response(location: &str) -> Option<Response<String>> {
+    let location = HeaderValue::from_str(location).ok()?;
+    let mut response = html_response(StatusCode::FOUND, String::new());
+    response.headers_mut().insert(LOCATION, location);
+    Some(response)
+}
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn is_http_url(value: &str) -> bool {
+    url::Url::parse(value).is_ok_and(|url| matches!(url.scheme(), "http" | "https"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::OffsetDateTime;
+
+    fn installation(app_id: Option<&str>, team_id: Option<&str>) -> Installation {
+        let mut installation = Installation::new("U1", OffsetDateTime::UNIX_EPOCH);
+        installation.app_id = app_id.map(Into::into);
+        installation.team_id = team_id.map(Into::into);
+        installation
+    }
+
+    #[test]
+    fn install_page_is_bolts_layout() {
+        let page = install_page("https://slack.com/oauth/v2/authorize?state=s&client_id=1");
+        assert_eq!(
+            page,
+            "<html>\n<head>\n<link rel=\"icon\" href=\"data:,\">\n<style>\nbody {\n  padding: 10px 15px;\n  \
+             font-family: verdana;\n  text-align: center;\n}\n</style>\n</head>\n<body>\n\
+             <h2>Slack App Installation</h2>\n<p><a href=\"https://slack.com/oauth/v2/authorize?state=s&amp;client_id=1\">\
+             <img alt=\"Add to Slack\" height=\"40\" width=\"139\" src=\"https://platform.slack-edge.com/img/add_to_slack.png\" \
+             srcset=\"https://platform.slack-edge.com/img/add_to_slack.png 1x, \
+             https://platform.slack-edge.com/img/add_to_slack@2x.png 2x\" /></a></p>\n</body>\n</html>\n"
+        );
+        assert!(!page.contains("state=s&client_id"));
+    }
+
+    #[test]
+    fn install_page_escapes_markup() {
+        let page = install_page("https://a.test/?x=<b>test</b>\"");
+        assert!(page.contains("x=&lt;b&gt;test&lt;/b&gt;&quot;\""), "{page}");
+        assert!(!page.contains("<b>"));
+    }
+
+    #[test]
+    fn success_page_is_bolts_layout() {
+        assert_eq!(
+            success_page(&installation(Some("A111"), Some("T111")), None),
+            "\n<html>\n<head>\n<meta http-equiv=\"refresh\" content=\"0; URL=slack://app?team=T111&amp;id=A111\">\n\
+             <style>\nbody {\n  padding: 10px 15px;\n  font-family: verdana;\n  text-align: center;\n}\n</style>\n\
+             </head>\n<body>\n<h2>Thank you!</h2>\n<p>Redirecting to the Slack App... click \
+             <a href=\"slack://app?team=T111&amp;id=A111\">here</a>. If you use the browser version of Slack, \
+             click <a href=\"https://app.slack.com/client/T111\" target=\"_blank\">this link</a> instead.</p>\n\
+             </body>\n</html>\n"
+        );
+    }
+
+    #[test]
+    fn success_without_team_opens_slack_and_has_no_browser_link() {
+        let page = success_page(&installation(Some("A111"), None), None);
+        assert!(page.contains("URL=slack://open\""));
+        assert!(!page.contains("app.slack.com/client"), "{page}");
+        assert!(!page.contains("None"));
+        let page = success_page(&installation(None, Some("T1")), None);
+        assert!(page.contains("URL=slack://open\""));
+        assert!(page.contains("https://app.slack.com/client/T1"));
+    }
+
+    #[test]
+    fn org_wide_success_goes_to_the_org_app_page() {
+        let mut org = installation(Some("A1"), None);
+        org.is_enterprise_install = true;
+        org.enterprise_id = Some("E1".into());
+        org.enterprise_url = Some("https://org.enterprise.slack.com/".to_owned());
+        assert_eq!(
+            success_target(&org, None),
+            "https://org.enterprise.slack.com/manage/organization/apps/profile/A1/workspaces/add"
+        );
+        assert!(success_page(&org, None).contains(
+            "URL=https://org.enterprise.slack.com/manage/organization/apps/profile/A1/workspaces/add\""
+        ));
+        // A configured success_url always wins.
+        assert_eq!(
+            success_target(&org, Some("https://a.test/done")),
+            "https://a.test/done"
+        );
+        // A missing trailing slash is added; a non-http org URL is not trusted.
+        org.enterprise_url = Some("https://org.enterprise.slack.com".to_owned());
+        assert!(success_target(&org, None).starts_with("https://org.enterprise.slack.com/manage/"));
+        org.enterprise_url = Some("javascript:alert(1)//".to_owned());
+        assert_eq!(success_target(&org, None), "slack://open");
+        // Not org-wide: the org URL is ignored.
+        let mut grid_workspace = installation(Some("A1"), Some("T1"));
+        grid_workspace.enterprise_url = Some("https://org.enterprise.slack.com/".to_owned());
+        assert_eq!(
+            success_target(&grid_workspace, None),
+            "slack://app?team=T1&id=A1"
+        );
+    }
+
+    #[test]
+    fn success_target_encodes_ids() {
+        assert_eq!(
+            success_target(&installation(Some("A&1"), Some("T 1")), None),
+            "slack://app?team=T+1&id=A%261"
+        );
+    }
+
+    #[test]
+    fn failure_page_is_bolts_layout_escaped_once() {
+        assert_eq!(
+            failure_page("/slack/install", "a&b"),
+            "\n<html>\n<head>\n<style>\nbody {\n  padding: 10px 15px;\n  font-family: verdana;\n  \
+             text-align: center;\n}\n</style>\n</head>\n<body>\n<h2>Oops, Something Went Wrong!</h2>\n\
+             <p>Please try again from <a href=\"/slack/install\">here</a> or contact the app owner \
+             (reason: a&amp;b)</p>\n</body>\n</html>\n"
+        );
+        let page = failure_page("/install?\"x\"", "<b>test</b>");
+        assert!(page.contains("(reason: &lt;b&gt;test&lt;/b&gt;)"));
+        assert!(page.contains("href=\"/install?&quot;x&quot;\""));
+        assert!(!page.contains("&amp;lt;"));
+    }
+
+    #[test]
+    fn responses_carry_security_headers() {
+        for response in [
+            html_response(StatusCode::BAD_REQUEST, String::new()),
+            redirect_response("https://a.test/").unwrap(),
+        ] {
+            let headers = response.headers();
+            assert_eq!(headers[CONTENT_TYPE], HTML_CONTENT_TYPE);
+            assert_eq!(headers[CACHE_CONTROL], "no-store");
+            assert_eq!(headers[REFERRER_POLICY], "no-referrer");
+            assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff");
+            let csp = headers[CONTENT_SECURITY_POLICY].to_str().unwrap();
+            assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+        }
+    }
+}

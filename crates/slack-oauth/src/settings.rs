@@ -1,0 +1,538 @@
+//! `OAuthSettings`: the install flow's configuration (from code or the environment) and `ConfigError`.
+//!
+//! Required values go to [`OAuthSettings::new`]; everything else has the default of Bolt for
+//! Python and a chained setter with the field's name. [`OAuthSettings::from_env`] reads the same
+//! `SLACK_*` variables as Bolt and reports every missing one at once.
+
+use std::fmt;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::ids::ClientId;
+use crate::installation::Scopes;
+use crate::secret::ClientSecret;
+
+pub use cookie::SameSite;
+pub use error::ConfigError;
+
+mod error;
+
+/// Slack's authorize endpoint for OAuth v2.
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://slack.com/oauth/v2/authorize";
+/// Where the install page is served, as in Bolt.
+pub const DEFAULT_INSTALL_PATH: &str = "/slack/install";
+/// Where Slack redirects back to, as in Bolt.
+pub const DEFAULT_REDIRECT_URI_PATH: &str = "/slack/oauth_redirect";
+/// The state cookie's name. It is Bolt's (Python and JavaScript), so one app can move between
+/// implementations mid-install; `__Host-slack-app-oauth-state` is the hardened alternative.
+pub const DEFAULT_STATE_COOKIE_NAME: &str = "slack-app-oauth-state";
+/// How long an issued state (and its cookie) stays valid: 10 minutes, as in every Slack SDK.
+/// Long enough to read Slack's consent screen, short enough that a leaked state is soon useless.
+pub const DEFAULT_STATE_EXPIRATION: Duration = Duration::from_secs(600);
+/// How long before expiry a rotating token is refreshed, as in Bolt.
+pub const DEFAULT_TOKEN_ROTATION_EXPIRATION_MINUTES: u32 = 120;
+
+/// The install flow's settings.
+///
+/// Fields are public for reading; set them with the chained setters of the same name. Nothing is
+/// checked until [`validate`](Self::validate), which [`OAuthFlow::new`](crate::flow::OAuthFlow::new)
+/// and [`from_env`](Self::from_env) call.
+///
+/// ```
+/// use slack_oauth::settings::OAuthSettings;
+///
+/// let settings = OAuthSettings::new("111.222", "client-secret")
+///     .scopes(["commands", "chat:write"])
+///     .user_scopes(["search:read"])
+///     .redirect_uri("https://app.example.com/slack/oauth_redirect")
+///     .success_url("https://app.example.com/welcome");
+/// settings.validate()?;
+/// assert_eq!(settings.install_path, "/slack/install");
+/// assert_eq!(settings.scopes.to_string(), "commands,chat:write");
+/// assert!(!format!("{settings:?}").contains("client-secret"));
+/// # Ok::<_, slack_oauth::settings::ConfigError>(())
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct OAuthSettings {
+    /// The app's client id (`SLACK_CLIENT_ID`).
+    pub client_id: ClientId,
+    /// The app's client secret (`SLACK_CLIENT_SECRET`).
+    pub client_secret: ClientSecret,
+    /// Bot scopes to request (`SLACK_SCOPES`, comma-separated).
+    pub scopes: Scopes,
+    /// User scopes to request (`SLACK_USER_SCOPES`, comma-separated).
+    pub user_scopes: Scopes,
+    /// The `redirect_uri` sent to Slack, exactly as configured (`SLACK_REDIRECT_URI`). When unset,
+    /// Slack uses the app's only configured redirect URL.
+    pub redirect_uri: Option<String>,
+    /// The path of the install page (`SLACK_INSTALL_PATH`, default `/slack/install`).
+    pub install_path: String,
+    /// The path Slack redirects back to (`SLACK_REDIRECT_URI_PATH`, default
+    /// `/slack/oauth_redirect`).
+    pub redirect_uri_path: String,
+    /// Whether the install path shows a page with an "Add to Slack" button (default) or
+    /// redirects straight to Slack with a 302.
+    pub install_page_rendering_enabled: bool,
+    /// Where to send the browser after a successful install, instead of the default page
+    /// (`SLACK_SUCCESS_URL`).
+    pub success_url: Option<String>,
+    /// Where to send the browser after a failed install, with `?error=<reason>` appended,
+    /// instead of the default page (`SLACK_FAILURE_URL`).
+    pub failure_url: Option<String>,
+    /// Slack's authorize endpoint (`SLACK_AUTHORIZE_URL`); a query string it has is kept.
+    pub authorize_url: String,
+    /// Whether the flow issues a state and checks it and its browser cookie on the way back.
+    /// Turning it off removes the CSRF protection; only do it behind another check.
+    pub state_validation_enabled: bool,
+    /// The state cookie's name (default `slack-app-oauth-state`).
+    pub state_cookie_name: String,
+    /// How long a state stays valid; also the cookie's `Max-Age` (default 600 s).
+    pub state_expiration: Duration,
+    /// Whether the state cookie carries `Secure` (default true). Browsers keep `Secure` cookies
+    /// on `http://localhost` and `http://127.0.0.1`, so local demos work with it on.
+    pub state_cookie_secure: bool,
+    /// The state cookie's `SameSite` (default `Lax`: Slack's redirect back is a top-level
+    /// cross-site GET, which `Strict` would strip the cookie from).
+    pub state_cookie_same_site: SameSite,
+    /// How many minutes before expiry a rotating token is refreshed (default 120). Unlike Bolt
+    /// (W29), `0` means "only once expired".
+    pub token_rotation_expiration_minutes: u32,
+}
+
+impl OAuthSettings {
+    /// Settings with the given credentials and every default.
+    pub fn new(client_id: impl Into<ClientId>, client_secret: impl Into<ClientSecret>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            scopes: Scopes::default(),
+            user_scopes: Scopes::default(),
+            redirect_uri: None,
+            install_path: DEFAULT_INSTALL_PATH.to_owned(),
+            redirect_uri_path: DEFAULT_REDIRECT_URI_PATH.to_owned(),
+            install_page_rendering_enabled: true,
+            success_url: None,
+            failure_url: None,
+            authorize_url: DEFAULT_AUTHORIZE_URL.to_owned(),
+            state_validation_enabled: true,
+            state_cookie_name: DEFAULT_STATE_COOKIE_NAME.to_owned(),
+            state_expiration: DEFAULT_STATE_EXPIRATION,
+            state_cookie_secure: true,
+            state_cookie_same_site: SameSite::Lax,
+            token_rotation_expiration_minutes: DEFAULT_TOKEN_ROTATION_EXPIRATION_MINUTES,
+        }
+    }
+
+    /// Settings from the process environment; see [`from_lookup`](Self::from_lookup) for the
+    /// variables read.
+    ///
+    /// ```
+    /// use slack_oauth::settings::OAuthSettings;
+    /// match OAuthSettings::from_env() {
+    ///     Ok(settings) => println!("installing with client id {}", settings.client_id),
+    ///     Err(error) => println!("{error}"), // names every missing variable
+    /// }
+    /// ```
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Settings from a variable lookup (the environment, a file, a test map). Reads
+    /// `SLACK_CLIENT_ID` and `SLACK_CLIENT_SECRET` (required), `SLACK_SCOPES` and
+    /// `SLACK_USER_SCOPES` (comma-separated), `SLACK_REDIRECT_URI`, `SLACK_AUTHORIZE_URL`,
+    /// `SLACK_INSTALL_PATH`, `SLACK_REDIRECT_URI_PATH`, `SLACK_SUCCESS_URL` and
+    /// `SLACK_FAILURE_URL`. An empty value counts as unset. Then [`validate`](Self::validate)s.
+    ///
+    /// ```
+    /// use slack_oauth::settings::{ConfigError, OAuthSettings};
+    ///
+    /// let env = |name: &str| match name {
+    ///     "SLACK_CLIENT_ID" => Some("111.222".to_owned()),
+    ///     "SLACK_SCOPES" => Some("commands, chat:write".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let error = OAuthSettings::from_lookup(env).unwrap_err();
+    /// assert!(matches!(&error, ConfigError::Missing { names } if names == &["SLACK_CLIENT_SECRET"]));
+    /// assert!(error.to_string().contains("Basic Information"));
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let client_id = get("SLACK_CLIENT_ID");
+        let client_secret = get("SLACK_CLIENT_SECRET");
+        let (client_id, client_secret) = match (client_id, client_secret) {
+            (Some(id), Some(secret)) => (id, secret),
+            (id, secret) => {
+                let mut names = Vec::new();
+                if id.is_none() {
+                    names.push("SLACK_CLIENT_ID");
+                }
+                if secret.is_none() {
+                    names.push("SLACK_CLIENT_SECRET");
+                }
+                return Err(ConfigError::Missing { names });
+            }
+        };
+        let mut settings = Self::new(client_id.trim(), client_secret.trim());
+        if let Some(scopes) = get("SLACK_SCOPES") {
+            settings.scopes = Scopes::parse(&scopes);
+        }
+        if let Some(scopes) = get("SLACK_USER_SCOPES") {
+            settings.user_scopes = Scopes::parse(&scopes);
+        }
+        settings.redirect_uri = get("SLACK_REDIRECT_URI");
+        if let Some(url) = get("SLACK_AUTHORIZE_URL") {
+            settings.authorize_url = url;
+        }
+        if let Some(path) = get("SLACK_INSTALL_PATH") {
+            settings.install_path = path;
+        }
+        if let Some(path) = get("SLACK_REDIRECT_URI_PATH") {
+            settings.redirect_uri_path = path;
+        }
+        settings.success_url = get("SLACK_SUCCESS_URL");
+        settings.failure_url = get("SLACK_FAILURE_URL");
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Sets the bot scopes.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").scopes(["commands", "chat:write"]);
+    /// assert_eq!(s.scopes.to_string(), "commands,chat:write");
+    /// ```
+    #[must_use]
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = scopes.into_iter().collect();
+        self
+    }
+
+    /// Sets the user scopes.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").user_scopes(["search:read"]);
+    /// assert_eq!(s.user_scopes.to_string(), "search:read");
+    /// ```
+    #[must_use]
+    pub fn user_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.user_scopes = scopes.into_iter().collect();
+        self
+    }
+
+    /// Sets the `redirect_uri` sent to Slack.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").redirect_uri("https://a.test/cb");
+    /// assert_eq!(s.redirect_uri.as_deref(), Some("https://a.test/cb"));
+    /// ```
+    #[must_use]
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uri = Some(uri.into());
+        self
+    }
+
+    /// Sets the install page's path.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").install_path("/install");
+    /// assert_eq!(s.install_path, "/install");
+    /// ```
+    #[must_use]
+    pub fn install_path(mut self, path: impl Into<String>) -> Self {
+        self.install_path = path.into();
+        self
+    }
+
+    /// Sets the path Slack redirects back to.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").redirect_uri_path("/cb");
+    /// assert_eq!(s.redirect_uri_path, "/cb");
+    /// ```
+    #[must_use]
+    pub fn redirect_uri_path(mut self, path: impl Into<String>) -> Self {
+        self.redirect_uri_path = path.into();
+        self
+    }
+
+    /// Shows the install page (true, default) or redirects straight to Slack (false).
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").install_page_rendering_enabled(false);
+    /// assert_eq!(s.install_page_rendering_enabled, false);
+    /// ```
+    #[must_use]
+    pub fn install_page_rendering_enabled(mut self, enabled: bool) -> Self {
+        self.install_page_rendering_enabled = enabled;
+        self
+    }
+
+    /// Sets where the browser goes after a successful install.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").success_url("https://a.test/ok");
+    /// assert_eq!(s.success_url.as_deref(), Some("https://a.test/ok"));
+    /// ```
+    #[must_use]
+    pub fn success_url(mut self, url: impl Into<String>) -> Self {
+        self.success_url = Some(url.into());
+        self
+    }
+
+    /// Sets where the browser goes after a failed install (`?error=<reason>` is appended).
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").failure_url("https://a.test/ko");
+    /// assert_eq!(s.failure_url.as_deref(), Some("https://a.test/ko"));
+    /// ```
+    #[must_use]
+    pub fn failure_url(mut self, url: impl Into<String>) -> Self {
+        self.failure_url = Some(url.into());
+        self
+    }
+
+    /// Sets Slack's authorize endpoint.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").authorize_url("http://127.0.0.1:9/oauth/v2/authorize");
+    /// assert_eq!(s.authorize_url, "http://127.0.0.1:9/oauth/v2/authorize");
+    /// ```
+    #[must_use]
+    pub fn authorize_url(mut self, url: impl Into<String>) -> Self {
+        self.authorize_url = url.into();
+        self
+    }
+
+    /// Turns the state check (CSRF protection) on (default) or off.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").state_validation_enabled(false);
+    /// assert_eq!(s.state_validation_enabled, false);
+    /// ```
+    #[must_use]
+    pub fn state_validation_enabled(mut self, enabled: bool) -> Self {
+        self.state_validation_enabled = enabled;
+        self
+    }
+
+    /// Sets the state cookie's name.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").state_cookie_name("__Host-slack-app-oauth-state");
+    /// assert_eq!(s.state_cookie_name, "__Host-slack-app-oauth-state");
+    /// ```
+    #[must_use]
+    pub fn state_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.state_cookie_name = name.into();
+        self
+    }
+
+    /// Sets how long a state stays valid.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").state_expiration(std::time::Duration::from_secs(300));
+    /// assert_eq!(s.state_expiration.as_secs(), 300);
+    /// ```
+    #[must_use]
+    pub fn state_expiration(mut self, expiration: Duration) -> Self {
+        self.state_expiration = expiration;
+        self
+    }
+
+    /// Sets whether the state cookie carries `Secure`.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").state_cookie_secure(false);
+    /// assert_eq!(s.state_cookie_secure, false);
+    /// ```
+    #[must_use]
+    pub fn state_cookie_secure(mut self, secure: bool) -> Self {
+        self.state_cookie_secure = secure;
+        self
+    }
+
+    /// Sets the state cookie's `SameSite`.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").state_cookie_same_site(slack_oauth::settings::SameSite::Strict);
+    /// assert_eq!(s.state_cookie_same_site, slack_oauth::settings::SameSite::Strict);
+    /// ```
+    #[must_use]
+    pub fn state_cookie_same_site(mut self, same_site: SameSite) -> Self {
+        self.state_cookie_same_site = same_site;
+        self
+    }
+
+    /// Sets how many minutes before expiry rotating tokens are refreshed.
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").token_rotation_expiration_minutes(30);
+    /// assert_eq!(s.token_rotation_expiration_minutes, 30);
+    /// ```
+    #[must_use]
+    pub fn token_rotation_expiration_minutes(mut self, minutes: u32) -> Self {
+        self.token_rotation_expiration_minutes = minutes;
+        self
+    }
+
+    /// Checks the settings: credentials are set, paths start with `/`, URLs (authorize, redirect,
+    /// success, failure) are absolute `http(s)` URLs, the cookie name is a valid cookie name and its
+    /// `__Host-`/`__Secure-` prefix rules hold, and the state lifetime is positive.
+    ///
+    /// ```
+    /// use slack_oauth::settings::{ConfigError, OAuthSettings};
+    /// let settings = OAuthSettings::new("111.222", "secret").install_path("slack/install");
+    /// let error = settings.validate().unwrap_err();
+    /// assert!(matches!(error, ConfigError::Invalid { setting: "install_path", .. }));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut missing = Vec::new();
+        if self.client_id.as_str().trim().is_empty() {
+            missing.push("SLACK_CLIENT_ID");
+        }
+        if self.client_secret.secret().trim().is_empty() {
+            missing.push("SLACK_CLIENT_SECRET");
+        }
+        if !missing.is_empty() {
+            return Err(ConfigError::Missing { names: missing });
+        }
+        check_path("install_path", &self.install_path)?;
+        check_path("redirect_uri_path", &self.redirect_uri_path)?;
+        if self.install_path == self.redirect_uri_path {
+            return Err(invalid(
+                "redirect_uri_path",
+                &self.redirect_uri_path,
+                "must differ from install_path",
+            ));
+        }
+        check_url("authorize_url", &self.authorize_url)?;
+        if let Some(uri) = &self.redirect_uri {
+            check_url("redirect_uri", uri)?;
+        }
+        if let Some(url) = &self.success_url {
+            check_url("success_url", url)?;
+        }
+        if let Some(url) = &self.failure_url {
+            check_url("failure_url", url)?;
+        }
+        self.check_cookie()?;
+        Ok(())
+    }
+
+    fn check_cookie(&self) -> Result<(), ConfigError> {
+        let name = &self.state_cookie_name;
+        // RFC 6265 cookie-name is an RFC 7230 token.
+        let is_token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !is_token {
+            return Err(invalid(
+                "state_cookie_name",
+                name,
+                "must be a cookie name: letters, digits and !#$%&'*+-.^_`|~ only",
+            ));
+        }
+        let prefixed = name.starts_with("__Host-") || name.starts_with("__Secure-");
+        if prefixed && !self.state_cookie_secure {
+            return Err(invalid(
+                "state_cookie_name",
+                name,
+                "has a __Host-/__Secure- prefix, which browsers accept only with Secure; \
+                 turn state_cookie_secure on or drop the prefix",
+            ));
+        }
+        if self.state_cookie_same_site == SameSite::None && !self.state_cookie_secure {
+            return Err(invalid(
+                "state_cookie_same_site",
+                "None",
+                "requires state_cookie_secure; use SameSite=Lax",
+            ));
+        }
+        if self.state_expiration.as_secs() == 0 {
+            return Err(invalid(
+                "state_expiration",
+                &format!("{:?}", self.state_expiration),
+                "must be at least one second",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_path(setting: &'static str, path: &str) -> Result<(), ConfigError> {
+    if !path.starts_with('/') {
+        return Err(invalid(setting, path, "must start with '/'"));
+    }
+    // `{`, `}`, `*` and `:` would be route parameters to axum and other routers.
+    if path.starts_with("//")
+        || path.contains(['?', '#', '{', '}', '*', ':'])
+        || path.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid(
+            setting,
+            path,
+            "must be a plain path (no '//' prefix, query, fragment, whitespace or {}*:)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_url(setting: &'static str, value: &str) -> Result<(), ConfigError> {
+    let url = Url::parse(value)
+        .map_err(|error| invalid(setting, value, &format!("is not an absolute URL ({error})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(
+            setting,
+            value,
+            "must be an http:// or https:// URL",
+        ));
+    }
+    if url.fragment().is_some() && setting == "authorize_url" {
+        return Err(invalid(setting, value, "must not have a #fragment"));
+    }
+    Ok(())
+}
+
+fn invalid(setting: &'static str, value: &str, problem: &str) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        value: value.to_owned(),
+        problem: problem.to_owned(),
+    }
+}
+
+impl fmt::Debug for OAuthSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthSettings")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("scopes", &self.scopes)
+            .field("user_scopes", &self.user_scopes)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("install_path", &self.install_path)
+            .field("redirect_uri_path", &self.redirect_uri_path)
+            .field(
+                "install_page_rendering_enabled",
+                &self.install_page_rendering_enabled,
+            )
+            .field("success_url", &self.success_url)
+            .field("failure_url", &self.failure_url)
+            .field("authorize_url", &self.authorize_url)
+            .field("state_validation_enabled", &self.state_validation_enabled)
+            .field("state_cookie_name", &self.state_cookie_name)
+            .field("state_expiration", &self.state_expiration)
+            .field("state_cookie_secure", &self.state_cookie_secure)
+            .field("state_cookie_same_site", &self.state_cookie_same_site)
+            .field(
+                "token_rotation_expiration_minutes",
+                &self.token_rotation_expiration_minutes,
+            )
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;
