@@ -3,11 +3,14 @@
 //! Async, pooled, rustls, redirects off. The base URL is configurable so that tests, benchmarks
 //! and `slack-oauth demo` talk to the emulator.
 
+mod builder;
 mod client;
 mod error;
 mod types;
+mod wire;
 
-pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
+pub use builder::ClientBuilder;
+pub use client::{Client, DEFAULT_BASE_URL};
 pub use error::ApiError;
 pub use types::{
     AccessGrant, AuthRevokeResponse, AuthTestResponse, AuthedUser, ClientCredentials,

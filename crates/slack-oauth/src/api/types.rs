@@ -35,7 +35,23 @@ impl ClientCredentials {
 }
 
 /// What `oauth.v2.access` is asked to redeem.
-#[derive(Clone, Debug)]
+///
+/// ```
+/// use slack_oauth::api::AccessGrant;
+/// use slack_oauth::secret::{AuthorizationCode, RefreshToken};
+///
+/// let install = AccessGrant::Code {
+///     code: AuthorizationCode::new("123.456.abc"),
+///     redirect_uri: Some("https://example.com/slack/oauth_redirect".to_owned()),
+///     code_verifier: None,
+/// };
+/// let refresh = AccessGrant::RefreshToken(RefreshToken::new("xoxe-1-abc"));
+/// assert!(!format!("{install:?}{refresh:?}").contains("abc"));
+/// ```
+///
+/// `Debug` redacts the code, the refresh token and the PKCE verifier (with the code, the
+/// verifier is enough to redeem it).
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum AccessGrant {
     /// An authorization code from the install redirect.
@@ -52,6 +68,16 @@ pub enum AccessGrant {
 }
 
 /// A workspace or org reference in an OAuth response (`{"id": "...", "name": "..."}`).
+///
+/// ```
+/// use slack_oauth::api::NamedRef;
+/// use slack_oauth::ids::TeamId;
+///
+/// let team: NamedRef<TeamId> = serde_json::from_str(r#"{"id":"T1","name":"Team"}"#)?;
+/// assert_eq!(team.id, Some(TeamId::new("T1")));
+/// assert_eq!(team.name.as_deref(), Some("Team"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct NamedRef<Id> {
@@ -62,6 +88,17 @@ pub struct NamedRef<Id> {
 }
 
 /// The `authed_user` object of `oauth.v2.access`.
+///
+/// ```
+/// use slack_oauth::api::AuthedUser;
+///
+/// let user: AuthedUser = serde_json::from_str(
+///     r#"{"id":"U1","scope":"search:read","access_token":"xoxp-1-abc","token_type":"user"}"#,
+/// )?;
+/// assert!(user.scope.contains("search:read"));
+/// assert_eq!(user.access_token.unwrap().secret(), "xoxp-1-abc");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct AuthedUser {
@@ -81,7 +118,20 @@ pub struct AuthedUser {
 }
 
 /// The `incoming_webhook` object of `oauth.v2.access`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+///
+/// The URL is a credential (anyone holding it can post to the channel), so `Debug` hides it.
+///
+/// ```
+/// use slack_oauth::api::IncomingWebhook;
+///
+/// let hook: IncomingWebhook = serde_json::from_str(
+///     r##"{"url":"https://hooks.slack.com/services/T1/B1/XYZ","channel":"#general"}"##,
+/// )?;
+/// assert_eq!(hook.channel.as_deref(), Some("#general"));
+/// assert!(!format!("{hook:?}").contains("XYZ"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct IncomingWebhook {
     /// The webhook URL (a credential).
@@ -98,6 +148,21 @@ pub struct IncomingWebhook {
 ///
 /// For an install, the top-level token is the bot token (`token_type: "bot"`). For a refresh it
 /// is whichever kind was refreshed (`token_type` says which).
+///
+/// ```
+/// use slack_oauth::api::OAuthV2AccessResponse;
+///
+/// // An org-wide install: no workspace, the org instead.
+/// let response: OAuthV2AccessResponse = serde_json::from_str(r#"{
+///     "ok": true, "app_id": "A1", "access_token": "xoxb-1-abc", "token_type": "bot",
+///     "scope": "commands", "team": null, "enterprise": {"id": "E1", "name": "Org"},
+///     "is_enterprise_install": true, "authed_user": {"id": "U1"}
+/// }"#)?;
+/// assert!(response.is_enterprise_install);
+/// assert!(response.team.is_none());
+/// assert!(response.scope.contains("commands"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct OAuthV2AccessResponse {
@@ -130,6 +195,17 @@ pub struct OAuthV2AccessResponse {
 }
 
 /// A successful `auth.test` response.
+///
+/// ```
+/// use slack_oauth::api::AuthTestResponse;
+///
+/// let identity: AuthTestResponse = serde_json::from_str(
+///     r#"{"ok":true,"team_id":"T1","user_id":"W1","bot_id":"B1","user":"bot"}"#,
+/// )?;
+/// assert_eq!(identity.bot_id.unwrap().as_str(), "B1");
+/// assert!(!identity.is_enterprise_install);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct AuthTestResponse {
@@ -153,12 +229,52 @@ pub struct AuthTestResponse {
 }
 
 /// A successful `auth.revoke` response.
+///
+/// ```
+/// use slack_oauth::api::AuthRevokeResponse;
+///
+/// let answer: AuthRevokeResponse = serde_json::from_str(r#"{"ok":true,"revoked":true}"#)?;
+/// assert!(answer.revoked);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct AuthRevokeResponse {
     /// Whether the token was revoked.
     #[serde(default, deserialize_with = "bool_or_false")]
     pub revoked: bool,
+}
+
+impl std::fmt::Debug for AccessGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Code {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => f
+                .debug_struct("Code")
+                .field("code", code)
+                .field("redirect_uri", redirect_uri)
+                .field(
+                    "code_verifier",
+                    &code_verifier.as_ref().map(|_| "[redacted]"),
+                )
+                .finish(),
+            Self::RefreshToken(token) => f.debug_tuple("RefreshToken").field(token).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for IncomingWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncomingWebhook")
+            .field("url", &self.url.as_ref().map(|_| "[redacted]"))
+            .field("channel", &self.channel)
+            .field("channel_id", &self.channel_id)
+            .field("configuration_url", &self.configuration_url)
+            .finish()
+    }
 }
 
 fn scopes_or_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Scopes, D::Error> {
@@ -170,3 +286,6 @@ fn scopes_or_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Scopes, D::
 fn bool_or_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
+
+#[cfg(test)]
+mod tests;

@@ -27,11 +27,21 @@ use crate::ids::{EnterpriseId, TeamId, UserId};
 use crate::installation::{Bot, Installation};
 use crate::secret::{BotToken, RefreshToken, StateValue, UserToken};
 
+mod any;
 mod error;
-// mod memory; (added by the stores work)
+mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
+pub use any::AnyStore;
 pub use error::{StoreError, StoreErrorKind};
-// pub use memory::MemoryStore;
+pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 
 /// Which installation a lookup or delete is about: an org, a workspace, optionally a user.
 ///

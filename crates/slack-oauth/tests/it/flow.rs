@@ -9,5 +9,5 @@
 
 mod fixtures;
 
-// mod emulator;
+mod emulator;
 mod router;

@@ -1,4 +1,11 @@
 //! The slack-oauth integration tests: one binary, one module per area.
 
+// Shared helpers: emulator and client set-up, a canned HTTP server, assertions.
+mod support;
+
+// The Web API client (`slack_oauth::api`) over real HTTP against the emulator: every method,
+// Slack's errors, 429 retries, 5xx, timeouts, connection failures, decoding, request shapes.
+mod api;
+
 // The install flow: router-level branches and end-to-end installs against the emulator.
 mod flow;

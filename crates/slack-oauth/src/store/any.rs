@@ -1,0 +1,187 @@
+//! `AnyStore`: a store backend chosen at runtime from a URL (`sqlite://…`, `memory://`, …).
+
+use time::OffsetDateTime;
+
+use super::{
+    InstallationQuery, InstallationStore, MemoryStore, StateStore, StoreError, TokenUpdate,
+};
+use crate::ids::ClientId;
+use crate::installation::{Bot, Installation};
+use crate::secret::StateValue;
+
+/// Any of the built-in stores, chosen at runtime from a URL (like sqlx's `Any`), so a binary can
+/// take `DATABASE_URL` from its configuration without generics or `dyn`.
+///
+/// | URL | backend | feature |
+/// |---|---|---|
+/// | `sqlite://path/to/file.db`, `sqlite:file.db`, `sqlite::memory:` | [`SqliteStore`](super::SqliteStore) | `sqlite` |
+/// | `postgres://…`, `postgresql://…` | [`PostgresStore`](super::PostgresStore) | `postgres` |
+/// | `memory://` | [`MemoryStore`] | always |
+///
+/// ```
+/// use slack_oauth::store::{AnyStore, StoreErrorKind};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = AnyStore::connect("memory://", "111.222").await?;
+/// assert!(matches!(store, AnyStore::Memory(_)));
+/// let error = AnyStore::connect("redis://localhost", "111.222").await.unwrap_err();
+/// assert_eq!(error.kind(), StoreErrorKind::Config);
+/// # Ok::<_, slack_oauth::store::StoreError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum AnyStore {
+    /// In process memory.
+    Memory(MemoryStore),
+    /// A SQLite file.
+    #[cfg(feature = "sqlite")]
+    Sqlite(super::SqliteStore),
+    /// A PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    Postgres(super::PostgresStore),
+}
+
+/// The URL schemes this build accepts, for error messages.
+fn accepted_schemes() -> String {
+    let mut schemes = vec!["memory://"];
+    if cfg!(feature = "sqlite") {
+        schemes.push("sqlite://path/to/file.db");
+        schemes.push("sqlite::memory:");
+    }
+    if cfg!(feature = "postgres") {
+        schemes.push("postgres://…");
+        schemes.push("postgresql://…");
+    }
+    schemes.join(", ")
+}
+
+impl AnyStore {
+    /// Connects to the store that `url` names (see the table above). `client_id` scopes the
+    /// rows of the SQL stores to one Slack app; the memory store ignores it.
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] for an unknown scheme (the message lists the accepted ones), or
+    /// whatever the chosen backend's `connect` returns.
+    pub async fn connect(url: &str, client_id: impl Into<ClientId>) -> Result<Self, StoreError> {
+        let client_id = client_id.into();
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        match scheme {
+            "memory" => Ok(Self::Memory(MemoryStore::new())),
+            #[cfg(feature = "sqlite")]
+            "sqlite" => Ok(Self::Sqlite(
+                super::SqliteStore::connect(url, client_id).await?,
+            )),
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => Ok(Self::Postgres(
+                super::PostgresStore::connect(url, client_id).await?,
+            )),
+            _ => {
+                let _ = client_id;
+                Err(StoreError::Config(format!(
+                    "unsupported store URL scheme {scheme:?}: this build accepts {}",
+                    accepted_schemes()
+                )))
+            }
+        }
+    }
+
+    /// The backend's name: `memory`, `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Memory(_) => "memory",
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Calls `$call` on whichever store `$self` holds.
+macro_rules! delegate {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Memory($store) => $call,
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite($store) => $call,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres($store) => $call,
+        }
+    };
+}
+
+impl InstallationStore for AnyStore {
+    async fn save(&self, installation: &Installation) -> Result<(), StoreError> {
+        delegate!(self, store => store.save(installation).await)
+    }
+
+    async fn save_bot(&self, bot: &Bot) -> Result<(), StoreError> {
+        delegate!(self, store => store.save_bot(bot).await)
+    }
+
+    async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, StoreError> {
+        delegate!(self, store => store.find_bot(query).await)
+    }
+
+    async fn find_installation(
+        &self,
+        query: &InstallationQuery,
+    ) -> Result<Option<Installation>, StoreError> {
+        delegate!(self, store => store.find_installation(query).await)
+    }
+
+    async fn delete_bot(&self, query: &InstallationQuery) -> Result<(), StoreError> {
+        delegate!(self, store => store.delete_bot(query).await)
+    }
+
+    async fn delete_installation(&self, query: &InstallationQuery) -> Result<(), StoreError> {
+        delegate!(self, store => store.delete_installation(query).await)
+    }
+
+    async fn delete_all(&self, query: &InstallationQuery) -> Result<(), StoreError> {
+        delegate!(self, store => store.delete_all(query).await)
+    }
+
+    async fn list_installations(&self) -> Result<Vec<Installation>, StoreError> {
+        delegate!(self, store => store.list_installations().await)
+    }
+
+    async fn list_expiring(
+        &self,
+        deadline: OffsetDateTime,
+    ) -> Result<Vec<Installation>, StoreError> {
+        delegate!(self, store => store.list_expiring(deadline).await)
+    }
+
+    async fn update_rotated_token(&self, update: &TokenUpdate) -> Result<bool, StoreError> {
+        delegate!(self, store => store.update_rotated_token(update).await)
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, store => store.try_acquire_lease(name, holder, now, until).await)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        delegate!(self, store => store.release_lease(name, holder).await)
+    }
+}
+
+impl StateStore for AnyStore {
+    async fn issue(&self, expires_at: OffsetDateTime) -> Result<StateValue, StoreError> {
+        delegate!(self, store => store.issue(expires_at).await)
+    }
+
+    async fn consume(&self, state: &StateValue, now: OffsetDateTime) -> Result<bool, StoreError> {
+        delegate!(self, store => store.consume(state, now).await)
+    }
+
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        delegate!(self, store => store.purge_expired(now).await)
+    }
+}

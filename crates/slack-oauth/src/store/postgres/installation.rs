@@ -1,0 +1,432 @@
+//! `InstallationStore` for [`PostgresStore`]: saves, "latest" lookups, deletes, listings, rotated
+//! tokens and leases.
+//!
+//! Every query about one org or workspace binds the same parameters, `$1` client id, `$2`
+//! enterprise id, `$3` team id (and `$4` user id), and matches a missing org or team (SQL `NULL`)
+//! through `COALESCE(column, '')`, the form our indexes hold, so that each "latest" lookup reads
+//! one index entry with no sort (see the migration for why not `IS NOT DISTINCT FROM`).
+
+use std::sync::LazyLock;
+
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::Postgres;
+use time::OffsetDateTime;
+
+use super::rows::{
+    app_id_value, bot_from_row, installation_from_row, merged_select_list, select_list,
+    BOT_COLUMNS, INSTALLATION_COLUMNS,
+};
+use super::{to_db_time, PostgresStore};
+use crate::ids::ClientId;
+use crate::installation::{Bot, Installation};
+use crate::store::{InstallationQuery, InstallationStore, RotatedToken, StoreError, TokenUpdate};
+
+/// Which org and workspace a statement is about (`None` is stored as SQL `NULL`).
+#[derive(Clone, Copy)]
+struct Key<'a> {
+    enterprise_id: Option<&'a str>,
+    team_id: Option<&'a str>,
+}
+
+impl<'a> Key<'a> {
+    /// The key a lookup uses: org-wide queries match the rows stored with no team.
+    fn lookup(query: &'a InstallationQuery) -> Self {
+        Self {
+            enterprise_id: query.enterprise_id.as_ref().map(|id| id.as_str()),
+            team_id: query.lookup_team_id().map(|id| id.as_str()),
+        }
+    }
+
+    /// `$1`..`$3` matched NULL-safely, in the form the `*_latest_idx` indexes serve.
+    fn predicate(alias: &str) -> String {
+        format!(
+            "{alias}.client_id = $1 \
+             AND COALESCE({alias}.enterprise_id, '') = COALESCE($2, '') \
+             AND ({alias}.enterprise_id IS NULL) = ($2 IS NULL) \
+             AND COALESCE({alias}.team_id, '') = COALESCE($3, '') \
+             AND ({alias}.team_id IS NULL) = ($3 IS NULL)"
+        )
+    }
+
+    /// Binds `$1`..`$3`.
+    fn bind<'q>(
+        self,
+        query: Query<'q, Postgres, PgArguments>,
+        client_id: &'q ClientId,
+    ) -> Query<'q, Postgres, PgArguments>
+    where
+        'a: 'q,
+    {
+        query
+            .bind(client_id.as_str())
+            .bind(self.enterprise_id)
+            .bind(self.team_id)
+    }
+}
+
+/// The latest bot of a key (`$1`..`$3`).
+pub(super) static FIND_BOT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM slack_bots b WHERE {} AND b.bot_token IS NOT NULL \
+         ORDER BY b.installed_at DESC, b.id DESC LIMIT 1",
+        select_list("b", &BOT_COLUMNS),
+        Key::predicate("b")
+    )
+});
+
+/// The latest installation of a key (`$1`..`$3`), with the latest bot as `merged_*` columns.
+pub(super) static FIND_INSTALLATION: LazyLock<String> = LazyLock::new(|| find_installation_sql(""));
+
+/// The latest installation of one user (`$4`) in a key, with the latest bot merged.
+pub(super) static FIND_USER_INSTALLATION: LazyLock<String> =
+    LazyLock::new(|| find_installation_sql(" AND i.user_id = $4"));
+
+fn find_installation_sql(user_predicate: &str) -> String {
+    format!(
+        "SELECT {installation}, {merged} FROM (SELECT {installation} FROM \
+         slack_installations i WHERE {predicate}{user_predicate} \
+         ORDER BY i.installed_at DESC, i.id DESC LIMIT 1) i \
+         LEFT JOIN ({bot}) b ON TRUE",
+        installation = select_list("i", &INSTALLATION_COLUMNS),
+        merged = merged_select_list("b"),
+        predicate = Key::predicate("i"),
+        bot = *FIND_BOT,
+    )
+}
+
+/// The latest installation of every (org, workspace, user) of `$1`, with the workspace's latest
+/// bot as `merged_*` columns. Both sides are computed once (`DISTINCT ON`) and hash-joined on a
+/// NULL-safe key, so listing stays linear in the number of rows.
+fn latest_per_user_sql() -> String {
+    let columns = INSTALLATION_COLUMNS.join(", ");
+    format!(
+        "WITH latest AS ( \
+           SELECT DISTINCT ON (enterprise_id, team_id, user_id) {columns} \
+           FROM slack_installations WHERE client_id = $1 \
+           ORDER BY enterprise_id, team_id, user_id, installed_at DESC, id DESC), \
+         bots AS ( \
+           SELECT DISTINCT ON (enterprise_id, team_id) enterprise_id, team_id, {bot_columns} \
+           FROM slack_bots WHERE client_id = $1 AND bot_token IS NOT NULL \
+           ORDER BY enterprise_id, team_id, installed_at DESC, id DESC) \
+         SELECT {installation}, {merged} FROM latest i LEFT JOIN bots b \
+           ON COALESCE(i.enterprise_id, '') = COALESCE(b.enterprise_id, '') \
+           AND (i.enterprise_id IS NULL) = (b.enterprise_id IS NULL) \
+           AND COALESCE(i.team_id, '') = COALESCE(b.team_id, '') \
+           AND (i.team_id IS NULL) = (b.team_id IS NULL)",
+        bot_columns = super::rows::MERGED_BOT_COLUMNS.join(", "),
+        installation = select_list("i", &INSTALLATION_COLUMNS),
+        merged = merged_select_list("b"),
+    )
+}
+
+/// Orders like `Option<String>` in Rust: a missing org or team first, then bytewise (`"C"`
+/// collation), whatever the database's locale.
+const LIST_ORDER: &str = "i.enterprise_id COLLATE \"C\" NULLS FIRST, \
+     i.team_id COLLATE \"C\" NULLS FIRST, i.user_id COLLATE \"C\"";
+
+const INSERT_INSTALLATION: &str = "INSERT INTO slack_installations (client_id, app_id, \
+     enterprise_id, enterprise_name, enterprise_url, team_id, team_name, bot_token, bot_id, \
+     bot_user_id, bot_scopes, bot_refresh_token, bot_token_expires_at, user_id, user_token, \
+     user_scopes, user_refresh_token, user_token_expires_at, incoming_webhook_url, \
+     incoming_webhook_channel, incoming_webhook_channel_id, incoming_webhook_configuration_url, \
+     is_enterprise_install, token_type, installed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+     $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
+
+const INSERT_BOT: &str = "INSERT INTO slack_bots (client_id, app_id, enterprise_id, \
+     enterprise_name, team_id, team_name, bot_token, bot_id, bot_user_id, bot_scopes, \
+     bot_refresh_token, bot_token_expires_at, is_enterprise_install, installed_at) VALUES ($1, \
+     $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+impl PostgresStore {
+    async fn insert_bot<'c, E>(&self, executor: E, bot: &Bot) -> Result<(), StoreError>
+    where
+        E: sqlx::Executor<'c, Database = Postgres>,
+    {
+        // Org-wide installs are stored with no team, so that lookups by enterprise find them.
+        let team_id = if bot.is_enterprise_install {
+            None
+        } else {
+            bot.team_id.as_ref().map(|id| id.as_str())
+        };
+        sqlx::query(INSERT_BOT)
+            .bind(self.client_id.as_str())
+            .bind(app_id_value(bot.app_id.as_ref().map(|id| id.as_str())))
+            .bind(bot.enterprise_id.as_ref().map(|id| id.as_str()))
+            .bind(bot.enterprise_name.as_deref())
+            .bind(team_id)
+            .bind(bot.team_name.as_deref())
+            .bind(bot.bot_token.secret())
+            .bind(bot.bot_id.as_ref().map(|id| id.as_str()))
+            .bind(bot.bot_user_id.as_ref().map(|id| id.as_str()))
+            .bind(bot.bot_scopes.to_optional_string())
+            .bind(bot.bot_refresh_token.as_ref().map(|t| t.secret()))
+            .bind(bot.bot_token_expires_at.map(to_db_time))
+            .bind(bot.is_enterprise_install)
+            .bind(to_db_time(bot.installed_at))
+            .execute(executor)
+            .await?;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        deadline: Option<OffsetDateTime>,
+    ) -> Result<Vec<Installation>, StoreError> {
+        let sql = match deadline {
+            None => format!("{} ORDER BY {LIST_ORDER}", latest_per_user_sql()),
+            // The bot expiry that counts is the merged bot's when the merge applies (the
+            // workspace's latest bot token differs from the row's own), as in
+            // `installation_from_row`.
+            Some(_) => format!(
+                "SELECT * FROM ({base}) i, LATERAL (SELECT LEAST( \
+                   CASE WHEN i.merged_bot_token IS NOT NULL \
+                     AND i.merged_bot_token IS DISTINCT FROM i.bot_token \
+                     THEN i.merged_bot_token_expires_at ELSE i.bot_token_expires_at END, \
+                   i.user_token_expires_at) AS soonest) s \
+                 WHERE s.soonest <= $2 ORDER BY s.soonest, {LIST_ORDER}",
+                base = latest_per_user_sql(),
+            ),
+        };
+        let rows = sqlx::query(&sql)
+            .bind(self.client_id.as_str())
+            .bind(deadline.map(to_db_time))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| installation_from_row(row, true))
+            .collect()
+    }
+
+    /// The lease key: leases of apps sharing the table stay apart.
+    fn lease_key(&self, name: &str) -> String {
+        format!("{}/{name}", self.client_id)
+    }
+}
+
+impl InstallationStore for PostgresStore {
+    async fn save(&self, installation: &Installation) -> Result<(), StoreError> {
+        let team_id = if installation.is_enterprise_install {
+            None
+        } else {
+            installation.team_id.as_ref().map(|id| id.as_str())
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(INSERT_INSTALLATION)
+            .bind(self.client_id.as_str())
+            .bind(app_id_value(
+                installation.app_id.as_ref().map(|id| id.as_str()),
+            ))
+            .bind(installation.enterprise_id.as_ref().map(|id| id.as_str()))
+            .bind(installation.enterprise_name.as_deref())
+            .bind(installation.enterprise_url.as_deref())
+            .bind(team_id)
+            .bind(installation.team_name.as_deref())
+            .bind(installation.bot_token.as_ref().map(|t| t.secret()))
+            .bind(installation.bot_id.as_ref().map(|id| id.as_str()))
+            .bind(installation.bot_user_id.as_ref().map(|id| id.as_str()))
+            .bind(installation.bot_scopes.to_optional_string())
+            .bind(installation.bot_refresh_token.as_ref().map(|t| t.secret()))
+            .bind(installation.bot_token_expires_at.map(to_db_time))
+            .bind(installation.user_id.as_str())
+            .bind(installation.user_token.as_ref().map(|t| t.secret()))
+            .bind(installation.user_scopes.to_optional_string())
+            .bind(installation.user_refresh_token.as_ref().map(|t| t.secret()))
+            .bind(installation.user_token_expires_at.map(to_db_time))
+            .bind(installation.incoming_webhook_url.as_deref())
+            .bind(installation.incoming_webhook_channel.as_deref())
+            .bind(installation.incoming_webhook_channel_id.as_deref())
+            .bind(installation.incoming_webhook_configuration_url.as_deref())
+            .bind(installation.is_enterprise_install)
+            .bind(installation.token_type.as_deref())
+            .bind(to_db_time(installation.installed_at))
+            .execute(&mut *tx)
+            .await?;
+        if let Some(bot) = installation.to_bot() {
+            self.insert_bot(&mut *tx, &bot).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn save_bot(&self, bot: &Bot) -> Result<(), StoreError> {
+        self.insert_bot(&self.pool, bot).await
+    }
+
+    async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, StoreError> {
+        let row = Key::lookup(query)
+            .bind(sqlx::query(&FIND_BOT), &self.client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(bot_from_row).transpose()
+    }
+
+    async fn find_installation(
+        &self,
+        query: &InstallationQuery,
+    ) -> Result<Option<Installation>, StoreError> {
+        let (sql, user_id) = match &query.user_id {
+            Some(user_id) => (&*FIND_USER_INSTALLATION, Some(user_id.as_str())),
+            None => (&*FIND_INSTALLATION, None),
+        };
+        let mut statement = Key::lookup(query).bind(sqlx::query(sql), &self.client_id);
+        if user_id.is_some() {
+            statement = statement.bind(user_id);
+        }
+        let row = statement.fetch_optional(&self.pool).await?;
+        row.as_ref()
+            .map(|row| installation_from_row(row, query.user_id.is_some()))
+            .transpose()
+    }
+
+    async fn delete_bot(&self, query: &InstallationQuery) -> Result<(), StoreError> {
+        let key = Key::lookup(query);
+        let sql = format!("DELETE FROM slack_bots b WHERE {}", Key::predicate("b"));
+        key.bind(sqlx::query(&sql), &self.client_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_installation(&self, query: &InstallationQuery) -> Result<(), StoreError> {
+        let key = Key::lookup(query);
+        let user = if query.user_id.is_some() {
+            " AND i.user_id = $4"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "DELETE FROM slack_installations i WHERE {}{user}",
+            Key::predicate("i")
+        );
+        key.bind(sqlx::query(&sql), &self.client_id)
+            .bind(query.user_id.as_ref().map(|id| id.as_str()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_installations(&self) -> Result<Vec<Installation>, StoreError> {
+        self.list(None).await
+    }
+
+    async fn list_expiring(
+        &self,
+        deadline: OffsetDateTime,
+    ) -> Result<Vec<Installation>, StoreError> {
+        self.list(Some(deadline)).await
+    }
+
+    async fn update_rotated_token(&self, update: &TokenUpdate) -> Result<bool, StoreError> {
+        let key = Key {
+            enterprise_id: update.enterprise_id.as_ref().map(|id| id.as_str()),
+            team_id: update.team_id.as_ref().map(|id| id.as_str()),
+        };
+        let previous = update.previous_refresh_token.secret();
+        let refresh = update.refresh_token.secret();
+        let expires_at = to_db_time(update.expires_at);
+        let mut tx = self.pool.begin().await?;
+        let changed = match &update.token {
+            RotatedToken::Bot { token } => {
+                // Bots first, then installations, in every transaction: a racing rotation
+                // blocks on the first row it shares with us, then sees the refresh token
+                // changed and updates nothing.
+                let mut changed = 0;
+                for (table, alias) in [("slack_bots", "b"), ("slack_installations", "i")] {
+                    let sql = format!(
+                        "UPDATE {table} {alias} SET bot_token = $4, bot_refresh_token = $5, \
+                         bot_token_expires_at = $6 WHERE {} AND {alias}.bot_refresh_token = $7",
+                        Key::predicate(alias)
+                    );
+                    changed += key
+                        .bind(sqlx::query(&sql), &self.client_id)
+                        .bind(token.secret())
+                        .bind(refresh)
+                        .bind(expires_at)
+                        .bind(previous)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                changed
+            }
+            RotatedToken::User { user_id, token } => {
+                let sql = format!(
+                    "UPDATE slack_installations i SET user_token = $4, user_refresh_token = $5, \
+                     user_token_expires_at = $6 WHERE {} AND i.user_refresh_token = $7 \
+                     AND i.user_id = $8",
+                    Key::predicate("i")
+                );
+                key.bind(sqlx::query(&sql), &self.client_id)
+                    .bind(token.secret())
+                    .bind(refresh)
+                    .bind(expires_at)
+                    .bind(previous)
+                    .bind(user_id.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+        };
+        tx.commit().await?;
+        Ok(changed > 0)
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // One statement: PostgreSQL serializes racing upserts on the primary key, and the loser
+        // re-checks the WHERE against the winner's row, so exactly one holder gets a row.
+        let taken = sqlx::query(
+            "INSERT INTO slack_oauth_leases AS l (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, \
+             expires_at = EXCLUDED.expires_at \
+             WHERE l.expires_at <= $4 OR l.holder = EXCLUDED.holder",
+        )
+        .bind(self.lease_key(name))
+        .bind(holder)
+        .bind(to_db_time(until))
+        .bind(to_db_time(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2")
+            .bind(self.lease_key(name))
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn org_wide_lookups_ignore_the_team() {
+        let mut org_via_workspace = InstallationQuery::org("E1").user("U1");
+        org_via_workspace.team_id = Some("T9".into());
+        let key = Key::lookup(&org_via_workspace);
+        assert_eq!(key.enterprise_id, Some("E1"));
+        assert_eq!(key.team_id, None);
+        let team = InstallationQuery::team("T1");
+        let key = Key::lookup(&team);
+        assert_eq!((key.enterprise_id, key.team_id), (None, Some("T1")));
+    }
+
+    #[test]
+    fn key_predicate_matches_the_index_expressions() {
+        let predicate = Key::predicate("b");
+        assert!(predicate.contains("COALESCE(b.enterprise_id, '') = COALESCE($2, '')"));
+        assert!(predicate.contains("(b.team_id IS NULL) = ($3 IS NULL)"));
+    }
+}

@@ -1,0 +1,347 @@
+//! `PostgresStore`: installations, bots, states and leases in PostgreSQL, for apps that run many
+//! instances.
+
+use std::str::FromStr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+use super::StoreError;
+use crate::clock::{Clock, SystemClock};
+use crate::ids::ClientId;
+
+mod installation;
+#[cfg(test)]
+mod plans;
+mod rows;
+mod state;
+
+/// Connections per pool: enough for a busy instance, while 10 instances stay well under
+/// PostgreSQL's default `max_connections` of 100.
+const MAX_CONNECTIONS: u32 = 10;
+
+/// How long an operation waits for a free connection before failing as
+/// [`Unavailable`](super::StoreErrorKind::Unavailable): long enough to ride out a burst, short
+/// enough that a stuck database surfaces as an error rather than a hung request.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema migrations, embedded at compile time.
+///
+/// Versions are timestamp-like (`20250101000001`) so that they do not collide with an app's own
+/// small-numbered migrations should both share `_sqlx_migrations`. Migrations recorded there but
+/// unknown to this build (an app's own, or a newer slack-oauth's during a rolling deploy) are
+/// ignored rather than treated as an error.
+fn migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("./migrations/postgres");
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
+/// Installations, bots, OAuth states and rotation leases in PostgreSQL (feature `postgres`).
+///
+/// Installation, bot and lease rows are scoped by the app's `client_id`, so several apps can
+/// share the tables (OAuth states are random and unscoped, as in slack_sdk). Clones share the
+/// connection pool.
+///
+/// # Schema
+///
+/// The tables are slack_sdk's `SQLAlchemyInstallationStore` / `SQLAlchemyOAuthStateStore` ones
+/// (`slack_installations`, `slack_bots`, `slack_oauth_states`), created with the exact DDL that
+/// SQLAlchemy emits, so a Python Bolt app and this crate can share one database. A missing org or
+/// team is SQL `NULL`, and every timestamp is a naive `TIMESTAMP WITHOUT TIME ZONE` holding UTC
+/// with microseconds. We always read those values as UTC, whatever the server's or session's
+/// `TimeZone` (slack_sdk reads them as the host's local time, python-slack-sdk#1731).
+///
+/// Our additions break nothing for slack_sdk: indexes that serve "latest" lookups without a sort,
+/// a unique index on `slack_oauth_states(state)`, and a `slack_oauth_leases` table. The schema is
+/// created on first use by versioned migrations (`migrations/postgres/`, recorded in
+/// `_sqlx_migrations`) that take sqlx's advisory lock, so several instances can start at once on
+/// an empty database. If your app keeps its own sqlx migrations in the same schema, give the
+/// store a schema of its own with [`connect_in_schema`](Self::connect_in_schema).
+///
+/// # Differences from slack_sdk
+///
+/// - `save` always inserts a new version. SQLAlchemy's store updates the row with the same
+///   `(client_id, enterprise_id, team_id, installed_at)` instead: that overwrites history, ignores
+///   `user_id` (so one user's install can replace another's, W13) and fails on `custom_values`
+///   (W14). Token rotation writes in place through `update_rotated_token` instead.
+/// - Consuming a state is one conditional `DELETE` (state matches and has not expired), so of two
+///   racing callbacks exactly one succeeds (W20). Expired states are purged every 64 issues
+///   (slack_sdk never purges, W10).
+/// - Timestamps read back as UTC (W12).
+///
+/// # Example
+///
+/// ```
+/// use slack_oauth::installation::Installation;
+/// use slack_oauth::store::{InstallationQuery, InstallationStore, PostgresStore, StoreErrorKind};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// // A URL of another database is a configuration error, found before connecting.
+/// let error = PostgresStore::connect("mysql://localhost/app", "111.222").await.unwrap_err();
+/// assert_eq!(error.kind(), StoreErrorKind::Config);
+///
+/// // With a server (the tables go to a schema of their own here, dropped at the end):
+/// if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+///     let store = PostgresStore::connect_in_schema(&url, "111.222", "slack_oauth_doctest").await?;
+///     let mut installation = Installation::new("U1", time::OffsetDateTime::UNIX_EPOCH);
+///     installation.team_id = Some("T1".into());
+///     store.save(&installation).await?;
+///     let found = store.find_installation(&InstallationQuery::team("T1")).await?;
+///     assert_eq!(found.unwrap().user_id.as_str(), "U1");
+/// #   sqlx::query("DROP SCHEMA slack_oauth_doctest CASCADE").execute(store.pool()).await?;
+/// }
+/// # Ok::<_, slack_oauth::store::StoreError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+    client_id: ClientId,
+    clock: Arc<dyn Clock>,
+    /// How many states were issued, to purge expired ones every so often.
+    issued: Arc<AtomicU64>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://` or `postgresql://`) and creates or upgrades the schema.
+    ///
+    /// The pool holds up to 10 connections and waits up to 10 s for a free one. For other pool
+    /// settings, build the pool yourself and use [`from_pool`](Self::from_pool).
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] for a URL that is not a PostgreSQL one; a database or migration
+    /// error when the server cannot be reached or the schema cannot be created.
+    pub async fn connect(url: &str, client_id: impl Into<ClientId>) -> Result<Self, StoreError> {
+        let options = parse_url(url)?;
+        Self::connect_with(options, client_id).await
+    }
+
+    /// Like [`connect`](Self::connect), with every table in `schema` (created if missing) instead
+    /// of the database's default search path. Useful to keep several apps, or tests, apart in one
+    /// database.
+    ///
+    /// `schema` must be a plain identifier: ASCII letters, digits and `_`, not starting with a
+    /// digit, at most 63 bytes.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), and [`StoreError::Config`] for an invalid schema name.
+    pub async fn connect_in_schema(
+        url: &str,
+        client_id: impl Into<ClientId>,
+        schema: &str,
+    ) -> Result<Self, StoreError> {
+        check_schema_name(schema)?;
+        let options = parse_url(url)?;
+        let mut conn = options.connect().await?;
+        create_schema(&mut conn, schema).await?;
+        conn.close().await?;
+        Self::connect_with(options.options([("search_path", schema)]), client_id).await
+    }
+
+    /// Connects with explicit connection options and our pool defaults, and migrates.
+    ///
+    /// # Errors
+    /// A database or migration error.
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        client_id: impl Into<ClientId>,
+    ) -> Result<Self, StoreError> {
+        let client_id = client_id.into();
+        check_client_id(client_id.as_str())?;
+        // Migrate on a connection of its own, closed afterwards: if a migration fails while
+        // sqlx's advisory lock is held, closing the connection releases the lock, where a pooled
+        // connection would keep it and block every other instance.
+        let mut conn = options.connect().await?;
+        let migrated = migrator().run_direct(&mut conn).await;
+        let closed = conn.close().await;
+        migrated?;
+        closed?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        Ok(Self::new(pool, client_id))
+    }
+
+    /// Uses an existing pool (its own size and timeouts) and creates or upgrades the schema.
+    ///
+    /// # Errors
+    /// A database or migration error.
+    pub async fn from_pool(
+        pool: PgPool,
+        client_id: impl Into<ClientId>,
+    ) -> Result<Self, StoreError> {
+        let client_id = client_id.into();
+        check_client_id(client_id.as_str())?;
+        let mut conn = pool.acquire().await?;
+        if let Err(error) = migrator().run_direct(&mut *conn).await {
+            // Do not return a connection that may still hold the migration lock to the pool.
+            conn.close_on_drop();
+            return Err(error.into());
+        }
+        drop(conn);
+        Ok(Self::new(pool, client_id))
+    }
+
+    fn new(pool: PgPool, client_id: ClientId) -> Self {
+        Self {
+            pool,
+            client_id,
+            clock: Arc::new(SystemClock),
+            issued: Arc::default(),
+        }
+    }
+
+    /// Uses `clock` for the occasional purge of expired states in
+    /// [`issue`](crate::store::StateStore::issue) (the only place the store needs "now" without
+    /// being given it).
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The connection pool, for health checks or your own queries.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The app's client id that scopes every row.
+    pub fn client_id(&self) -> &ClientId {
+        &self.client_id
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(StoreError::Config(
+            "a PostgreSQL URL must start with postgres:// or postgresql://".to_owned(),
+        ));
+    }
+    // The URL may hold a password: report the parser's error, never the URL itself.
+    PgConnectOptions::from_str(url).map_err(|error| {
+        StoreError::Config(format!(
+            "invalid PostgreSQL URL ({error}); expected postgres://user:password@host:port/database"
+        ))
+    })
+}
+
+/// `client_id` is `VARCHAR(32)` in slack_sdk's schema: reject longer ones up front with a clear
+/// message rather than with PostgreSQL's "value too long" on the first save.
+fn check_client_id(client_id: &str) -> Result<(), StoreError> {
+    if client_id.is_empty() || client_id.len() > 32 {
+        return Err(StoreError::Config(format!(
+            "client id must be 1 to 32 characters (got {}); copy it from your app's Basic Information page",
+            client_id.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_schema_name(schema: &str) -> Result<(), StoreError> {
+    let valid = !schema.is_empty()
+        && schema.len() <= 63
+        && !schema.as_bytes()[0].is_ascii_digit()
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::Config(format!(
+            "invalid schema name {schema:?}: use ASCII letters, digits and _ (not first), at most 63 bytes"
+        )))
+    }
+}
+
+/// `CREATE SCHEMA IF NOT EXISTS` can still fail when two sessions create the same schema at once
+/// (the catalog's unique index catches the loser); that loser's schema exists all the same.
+async fn create_schema(conn: &mut PgConnection, schema: &str) -> Result<(), StoreError> {
+    // `schema` was checked to be a plain identifier, so quoting it is enough.
+    let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+    match sqlx::query(&sql).execute(&mut *conn).await {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(error))
+            if matches!(error.code().as_deref(), Some("23505" | "42P06")) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A time as the naive UTC value stored in `TIMESTAMP WITHOUT TIME ZONE` columns, truncated to
+/// the microseconds PostgreSQL keeps (so that what is read back equals what was written).
+fn to_db_time(at: OffsetDateTime) -> PrimitiveDateTime {
+    let utc = at.to_offset(UtcOffset::UTC);
+    let micros = utc.nanosecond() / 1_000 * 1_000;
+    let utc = utc.replace_nanosecond(micros).unwrap_or(utc);
+    PrimitiveDateTime::new(utc.date(), utc.time())
+}
+
+/// A stored naive timestamp, read as UTC (never as local time: W12).
+fn from_db_time(at: PrimitiveDateTime) -> OffsetDateTime {
+    at.assume_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreErrorKind;
+
+    #[test]
+    fn urls_of_other_databases_are_config_errors() {
+        for url in ["sqlite://x.db", "mysql://h/db", "", "postgres:/nohost"] {
+            let kind = parse_url(url).err().map(|e| e.kind());
+            assert_eq!(kind, Some(StoreErrorKind::Config), "{url}");
+        }
+        assert!(parse_url("postgres://localhost/db").is_ok());
+        assert!(parse_url("postgresql://u:p@localhost:5432/db").is_ok());
+    }
+
+    #[test]
+    fn url_errors_do_not_echo_the_password() {
+        let error = parse_url("postgres://user:hunter2@host:notaport/db").unwrap_err();
+        assert_eq!(error.kind(), StoreErrorKind::Config);
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(check_schema_name("slack_oauth_test_1a2b").is_ok());
+        for bad in ["", "1abc", "a-b", "a\"b", "a;drop", &"x".repeat(64)] {
+            assert!(check_schema_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn client_ids_fit_the_column() {
+        assert!(check_client_id("1111111111.2222222222").is_ok());
+        assert!(check_client_id("").is_err());
+        assert!(check_client_id(&"1".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn times_are_stored_as_naive_utc_microseconds() {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789)
+            .unwrap()
+            .to_offset(UtcOffset::from_hms(9, 0, 0).unwrap());
+        let stored = to_db_time(at);
+        assert_eq!(stored.to_string(), "2023-11-14 22:13:20.123456");
+        assert_eq!(
+            from_db_time(stored).unix_timestamp_nanos(),
+            1_700_000_000_123_456_000
+        );
+    }
+}

@@ -1,0 +1,436 @@
+//! `InstallationStore` for `SqliteStore`: `slack_installations` and `slack_bots` rows.
+
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::Sqlite;
+use time::OffsetDateTime;
+
+use super::codec::{expiry_seconds, format_installed_at, id_or_empty, Reader};
+use super::SqliteStore;
+use crate::installation::{Bot, Installation};
+use crate::store::memory::soonest_expiry;
+use crate::store::{InstallationQuery, InstallationStore, RotatedToken, StoreError, TokenUpdate};
+
+const INSERT_INSTALLATION: &str = "INSERT INTO slack_installations (client_id, app_id, \
+    enterprise_id, enterprise_name, enterprise_url, team_id, team_name, bot_token, bot_id, \
+    bot_user_id, bot_scopes, bot_refresh_token, bot_token_expires_at, user_id, user_token, \
+    user_scopes, user_refresh_token, user_token_expires_at, incoming_webhook_url, \
+    incoming_webhook_channel, incoming_webhook_channel_id, incoming_webhook_configuration_url, \
+    is_enterprise_install, token_type, installed_at) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+const INSERT_BOT: &str = "INSERT INTO slack_bots (client_id, app_id, enterprise_id, \
+    enterprise_name, team_id, team_name, bot_token, bot_id, bot_user_id, bot_scopes, \
+    bot_refresh_token, bot_token_expires_at, is_enterprise_install, installed_at) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// The installation columns, read from alias `i`, and the latest bot's, from alias `b`.
+const SELECT_INSTALLATION: &str = "SELECT i.app_id, i.enterprise_id, i.enterprise_name, \
+    i.enterprise_url, i.team_id, i.team_name, i.bot_token, i.bot_id, i.bot_user_id, \
+    i.bot_scopes, i.bot_refresh_token, i.bot_token_expires_at, i.user_id, i.user_token, \
+    i.user_scopes, i.user_refresh_token, i.user_token_expires_at, i.incoming_webhook_url, \
+    i.incoming_webhook_channel, i.incoming_webhook_channel_id, \
+    i.incoming_webhook_configuration_url, i.is_enterprise_install, i.token_type, i.installed_at, \
+    b.bot_token AS latest_bot_token, b.bot_id AS latest_bot_id, \
+    b.bot_user_id AS latest_bot_user_id, b.bot_scopes AS latest_bot_scopes, \
+    b.bot_refresh_token AS latest_bot_refresh_token, \
+    b.bot_token_expires_at AS latest_bot_token_expires_at";
+
+const SELECT_BOT: &str = "SELECT app_id, enterprise_id, enterprise_name, team_id, team_name, \
+    bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token, bot_token_expires_at, \
+    is_enterprise_install, installed_at FROM slack_bots";
+
+/// "Latest" everywhere: newest `installed_at`, ties to the newest row. Both orders are served
+/// by index seeks (see the migration), with no sort.
+const LATEST: &str = "ORDER BY installed_at DESC, id DESC";
+
+/// The latest installation of every (org, team, user) with the latest bot of its org/team.
+/// `?1` is the client id; the caller appends a filter on `i` and the order.
+fn select_latest_per_user() -> String {
+    format!(
+        "WITH i AS (SELECT *, row_number() OVER (PARTITION BY enterprise_id, team_id, user_id \
+         {LATEST}) AS latest_rank FROM slack_installations WHERE client_id = ?1), \
+         b AS (SELECT *, row_number() OVER (PARTITION BY enterprise_id, team_id {LATEST}) \
+         AS latest_rank \
+         FROM slack_bots WHERE client_id = ?1) \
+         {SELECT_INSTALLATION} FROM i LEFT JOIN b ON b.latest_rank = 1 \
+         AND b.enterprise_id = i.enterprise_id AND b.team_id = i.team_id WHERE i.latest_rank = 1"
+    )
+}
+
+/// Which rows a query names: the client, the org (`''` for none), the team (`''` for none or
+/// org-wide).
+fn scope<'q>(store: &'q SqliteStore, query: &'q InstallationQuery) -> [&'q str; 3] {
+    [
+        store.client_id.as_str(),
+        id_or_empty(query.enterprise_id.as_ref()),
+        id_or_empty(query.lookup_team_id()),
+    ]
+}
+
+fn bind_scope<'q>(
+    mut statement: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
+    scope: [&'q str; 3],
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
+    for value in scope {
+        statement = statement.bind(value);
+    }
+    statement
+}
+
+/// Decodes an installation row of [`SELECT_INSTALLATION`], merging the latest bot when `merge`
+/// says so (a user lookup, or an installation without a bot token).
+fn installation_from_row(row: &SqliteRow, always_merge: bool) -> Result<Installation, StoreError> {
+    let r = Reader {
+        row,
+        table: "slack_installations",
+    };
+    let mut i = Installation::new(r.required("user_id")?, r.installed_at("installed_at")?);
+    i.app_id = r.optional("app_id")?;
+    i.enterprise_id = r.optional("enterprise_id")?;
+    i.enterprise_name = r.text("enterprise_name")?;
+    i.enterprise_url = r.text("enterprise_url")?;
+    i.team_id = r.optional("team_id")?;
+    i.team_name = r.text("team_name")?;
+    i.bot_token = r.optional("bot_token")?;
+    i.bot_id = r.optional("bot_id")?;
+    i.bot_user_id = r.optional("bot_user_id")?;
+    i.bot_scopes = r.scopes("bot_scopes")?;
+    i.bot_refresh_token = r.optional("bot_refresh_token")?;
+    i.bot_token_expires_at = r.expiry("bot_token_expires_at")?;
+    i.user_token = r.optional("user_token")?;
+    i.user_scopes = r.scopes("user_scopes")?;
+    i.user_refresh_token = r.optional("user_refresh_token")?;
+    i.user_token_expires_at = r.expiry("user_token_expires_at")?;
+    i.incoming_webhook_url = r.text("incoming_webhook_url")?;
+    i.incoming_webhook_channel = r.text("incoming_webhook_channel")?;
+    i.incoming_webhook_channel_id = r.text("incoming_webhook_channel_id")?;
+    i.incoming_webhook_configuration_url = r.text("incoming_webhook_configuration_url")?;
+    i.is_enterprise_install = r.flag("is_enterprise_install")?;
+    i.token_type = r.text("token_type")?;
+
+    let b = Reader {
+        row,
+        table: "slack_bots",
+    };
+    if always_merge || i.bot_token.is_none() {
+        if let Some(token) = b.optional("latest_bot_token")? {
+            i.bot_token = Some(token);
+            i.bot_id = b.optional("latest_bot_id")?;
+            i.bot_user_id = b.optional("latest_bot_user_id")?;
+            i.bot_scopes = b.scopes("latest_bot_scopes")?;
+            i.bot_refresh_token = b.optional("latest_bot_refresh_token")?;
+            i.bot_token_expires_at = b.expiry("latest_bot_token_expires_at")?;
+        }
+    }
+    Ok(i)
+}
+
+fn bot_from_row(row: &SqliteRow) -> Result<Bot, StoreError> {
+    let r = Reader {
+        row,
+        table: "slack_bots",
+    };
+    let token = r.required("bot_token")?;
+    let mut bot = Bot::new(token.into(), r.installed_at("installed_at")?);
+    bot.app_id = r.optional("app_id")?;
+    bot.enterprise_id = r.optional("enterprise_id")?;
+    bot.enterprise_name = r.text("enterprise_name")?;
+    bot.team_id = r.optional("team_id")?;
+    bot.team_name = r.text("team_name")?;
+    bot.bot_id = r.optional("bot_id")?;
+    bot.bot_user_id = r.optional("bot_user_id")?;
+    bot.bot_scopes = r.scopes("bot_scopes")?;
+    bot.bot_refresh_token = r.optional("bot_refresh_token")?;
+    bot.bot_token_expires_at = r.expiry("bot_token_expires_at")?;
+    bot.is_enterprise_install = r.flag("is_enterprise_install")?;
+    Ok(bot)
+}
+
+impl SqliteStore {
+    async fn insert_bot(
+        &self,
+        connection: &mut sqlx::SqliteConnection,
+        bot: &Bot,
+    ) -> Result<(), StoreError> {
+        // Org-wide bots are stored with no team, where org-wide lookups look.
+        let team_id = if bot.is_enterprise_install {
+            None
+        } else {
+            bot.team_id.as_ref()
+        };
+        sqlx::query(INSERT_BOT)
+            .bind(self.client_id.as_str())
+            .bind(id_or_empty(bot.app_id.as_ref()))
+            .bind(id_or_empty(bot.enterprise_id.as_ref()))
+            .bind(bot.enterprise_name.as_deref())
+            .bind(id_or_empty(team_id))
+            .bind(bot.team_name.as_deref())
+            .bind(bot.bot_token.secret())
+            .bind(id_or_empty(bot.bot_id.as_ref()))
+            .bind(id_or_empty(bot.bot_user_id.as_ref()))
+            .bind(bot.bot_scopes.to_string())
+            .bind(bot.bot_refresh_token.as_ref().map(|t| t.secret()))
+            .bind(expiry_seconds(bot.bot_token_expires_at))
+            .bind(bot.is_enterprise_install)
+            .bind(format_installed_at(bot.installed_at)?)
+            .execute(connection)
+            .await?;
+        Ok(())
+    }
+
+    /// The latest installations per (org, team, user), restricted by `filter` (SQL on `i` and
+    /// `b`, binding `?2` when it needs a parameter).
+    async fn latest_per_user(
+        &self,
+        filter: &str,
+        deadline: Option<i64>,
+    ) -> Result<Vec<Installation>, StoreError> {
+        let sql = format!(
+            "{} {filter} ORDER BY i.enterprise_id, i.team_id, i.user_id",
+            select_latest_per_user()
+        );
+        let mut statement = sqlx::query(&sql).bind(self.client_id.as_str());
+        if let Some(deadline) = deadline {
+            statement = statement.bind(deadline);
+        }
+        let rows = statement.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| installation_from_row(row, true))
+            .collect()
+    }
+}
+
+impl InstallationStore for SqliteStore {
+    async fn save(&self, installation: &Installation) -> Result<(), StoreError> {
+        let i = installation;
+        let team_id = if i.is_enterprise_install {
+            None
+        } else {
+            i.team_id.as_ref()
+        };
+        let installed_at = format_installed_at(i.installed_at)?;
+        let mut write = self.begin_write().await?;
+        sqlx::query(INSERT_INSTALLATION)
+            .bind(self.client_id.as_str())
+            .bind(id_or_empty(i.app_id.as_ref()))
+            .bind(id_or_empty(i.enterprise_id.as_ref()))
+            .bind(i.enterprise_name.as_deref())
+            .bind(i.enterprise_url.as_deref())
+            .bind(id_or_empty(team_id))
+            .bind(i.team_name.as_deref())
+            .bind(i.bot_token.as_ref().map(|t| t.secret()))
+            .bind(i.bot_id.as_ref().map(|id| id.as_str()))
+            .bind(i.bot_user_id.as_ref().map(|id| id.as_str()))
+            .bind(i.bot_scopes.to_string())
+            .bind(i.bot_refresh_token.as_ref().map(|t| t.secret()))
+            .bind(expiry_seconds(i.bot_token_expires_at))
+            .bind(i.user_id.as_str())
+            .bind(i.user_token.as_ref().map(|t| t.secret()))
+            .bind(i.user_scopes.to_optional_string())
+            .bind(i.user_refresh_token.as_ref().map(|t| t.secret()))
+            .bind(expiry_seconds(i.user_token_expires_at))
+            .bind(i.incoming_webhook_url.as_deref())
+            .bind(i.incoming_webhook_channel.as_deref())
+            .bind(i.incoming_webhook_channel_id.as_deref())
+            .bind(i.incoming_webhook_configuration_url.as_deref())
+            .bind(i.is_enterprise_install)
+            .bind(i.token_type.as_deref())
+            .bind(&installed_at)
+            .execute(&mut *write.transaction)
+            .await?;
+        if let Some(bot) = i.to_bot() {
+            self.insert_bot(&mut write.transaction, &bot).await?;
+        }
+        write.commit().await
+    }
+
+    async fn save_bot(&self, bot: &Bot) -> Result<(), StoreError> {
+        let _lock = self.write_lock().await;
+        let mut connection = self.pool.acquire().await?;
+        self.insert_bot(&mut connection, bot).await
+    }
+
+    async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, StoreError> {
+        let sql = format!(
+            "{SELECT_BOT} WHERE client_id = ? AND enterprise_id = ? AND team_id = ? {LATEST} \
+             LIMIT 1"
+        );
+        let row = bind_scope(sqlx::query(&sql), scope(self, query))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(bot_from_row).transpose()
+    }
+
+    async fn find_installation(
+        &self,
+        query: &InstallationQuery,
+    ) -> Result<Option<Installation>, StoreError> {
+        let user_filter = if query.user_id.is_some() {
+            "AND user_id = ?4"
+        } else {
+            ""
+        };
+        // One statement, so the installation and the bot merged into it come from one snapshot.
+        let sql = format!(
+            "{SELECT_INSTALLATION} FROM (SELECT * FROM slack_installations WHERE client_id = ?1 \
+             AND enterprise_id = ?2 AND team_id = ?3 {user_filter} {LATEST} LIMIT 1) AS i \
+             LEFT JOIN (SELECT bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token, \
+             bot_token_expires_at FROM slack_bots WHERE client_id = ?1 AND enterprise_id = ?2 \
+             AND team_id = ?3 {LATEST} LIMIT 1) AS b ON 1 = 1"
+        );
+        let mut statement = bind_scope(sqlx::query(&sql), scope(self, query));
+        if let Some(user_id) = &query.user_id {
+            statement = statement.bind(user_id.as_str());
+        }
+        let row = statement.fetch_optional(&self.pool).await?;
+        row.map(|row| installation_from_row(&row, query.user_id.is_some()))
+            .transpose()
+    }
+
+    async fn delete_bot(&self, query: &InstallationQuery) -> Result<(), StoreError> {
+        let _lock = self.write_lock().await;
+        let sql =
+            "DELETE FROM slack_bots WHERE client_id = ? AND enterprise_id = ? AND team_id = ?";
+        bind_scope(sqlx::query(sql), scope(self, query))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_installation(&self, query: &InstallationQuery) -> Result<(), StoreError> {
+        let _lock = self.write_lock().await;
+        let sql = match query.user_id {
+            Some(_) => {
+                "DELETE FROM slack_installations WHERE client_id = ? AND enterprise_id = ? \
+                AND team_id = ? AND user_id = ?"
+            }
+            None => {
+                "DELETE FROM slack_installations WHERE client_id = ? AND enterprise_id = ? \
+                AND team_id = ?"
+            }
+        };
+        let mut statement = bind_scope(sqlx::query(sql), scope(self, query));
+        if let Some(user_id) = &query.user_id {
+            statement = statement.bind(user_id.as_str());
+        }
+        statement.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn delete_all(&self, query: &InstallationQuery) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let [client_id, enterprise_id, team_id] = scope(self, query);
+        for table in ["slack_bots", "slack_installations"] {
+            let sql = format!(
+                "DELETE FROM {table} WHERE client_id = ? AND enterprise_id = ? AND team_id = ?"
+            );
+            sqlx::query(&sql)
+                .bind(client_id)
+                .bind(enterprise_id)
+                .bind(team_id)
+                .execute(&mut *write.transaction)
+                .await?;
+        }
+        write.commit().await
+    }
+
+    async fn list_installations(&self) -> Result<Vec<Installation>, StoreError> {
+        self.latest_per_user("", None).await
+    }
+
+    async fn list_expiring(
+        &self,
+        deadline: OffsetDateTime,
+    ) -> Result<Vec<Installation>, StoreError> {
+        // A coarse filter in SQL (text expiries, which Python may have written, always pass it);
+        // the exact one, on decoded values, below.
+        let merged_bot_expiry = "CASE WHEN b.bot_token IS NOT NULL THEN b.bot_token_expires_at \
+            ELSE i.bot_token_expires_at END";
+        let filter = format!(
+            "AND ((COALESCE(b.bot_token, i.bot_token) IS NOT NULL \
+             AND (typeof({merged_bot_expiry}) = 'text' OR {merged_bot_expiry} <= ?2)) \
+             OR (i.user_token IS NOT NULL \
+             AND (typeof(i.user_token_expires_at) = 'text' OR i.user_token_expires_at <= ?2)))"
+        );
+        let candidates = self
+            .latest_per_user(&filter, Some(deadline.unix_timestamp()))
+            .await?;
+        let mut expiring: Vec<(OffsetDateTime, Installation)> = candidates
+            .into_iter()
+            .filter_map(|i| {
+                soonest_expiry(&i)
+                    .filter(|at| *at <= deadline)
+                    .map(|at| (at, i))
+            })
+            .collect();
+        expiring.sort_by_key(|(at, _)| *at);
+        Ok(expiring.into_iter().map(|(_, i)| i).collect())
+    }
+
+    async fn update_rotated_token(&self, update: &TokenUpdate) -> Result<bool, StoreError> {
+        let client_id = self.client_id.as_str();
+        let enterprise_id = id_or_empty(update.enterprise_id.as_ref());
+        let team_id = id_or_empty(update.team_id.as_ref());
+        let previous = update.previous_refresh_token.secret();
+        let refresh_token = update.refresh_token.secret();
+        let expires_at = update.expires_at.unix_timestamp();
+        let mut write = self.begin_write().await?;
+        let mut changed = 0;
+        match &update.token {
+            RotatedToken::Bot { token } => {
+                for table in ["slack_installations", "slack_bots"] {
+                    let sql = format!(
+                        "UPDATE {table} SET bot_token = ?, bot_refresh_token = ?, \
+                         bot_token_expires_at = ? WHERE client_id = ? AND enterprise_id = ? \
+                         AND team_id = ? AND bot_refresh_token = ?"
+                    );
+                    changed += sqlx::query(&sql)
+                        .bind(token.secret())
+                        .bind(refresh_token)
+                        .bind(expires_at)
+                        .bind(client_id)
+                        .bind(enterprise_id)
+                        .bind(team_id)
+                        .bind(previous)
+                        .execute(&mut *write.transaction)
+                        .await?
+                        .rows_affected();
+                }
+            }
+            RotatedToken::User { user_id, token } => {
+                changed += sqlx::query(
+                    "UPDATE slack_installations SET user_token = ?, user_refresh_token = ?, \
+                     user_token_expires_at = ? WHERE client_id = ? AND enterprise_id = ? \
+                     AND team_id = ? AND user_id = ? AND user_refresh_token = ?",
+                )
+                .bind(token.secret())
+                .bind(refresh_token)
+                .bind(expires_at)
+                .bind(client_id)
+                .bind(enterprise_id)
+                .bind(team_id)
+                .bind(user_id.as_str())
+                .bind(previous)
+                .execute(&mut *write.transaction)
+                .await?
+                .rows_affected();
+            }
+        }
+        write.commit().await?;
+        Ok(changed > 0)
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        super::state::try_acquire_lease(self, name, holder, now, until).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        super::state::release_lease(self, name, holder).await
+    }
+}

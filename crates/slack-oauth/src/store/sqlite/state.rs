@@ -1,0 +1,105 @@
+//! `StateStore` for `SqliteStore` (`oauth_states`, shared with slack_sdk) and the lease table.
+
+use std::sync::atomic::Ordering;
+
+use time::OffsetDateTime;
+
+use super::SqliteStore;
+use crate::secret::StateValue;
+use crate::store::{new_state_value, StateStore, StoreError};
+
+/// Every how many `issue` calls expired states are purged (slack_sdk never purges, W10), so
+/// abandoned installs and bots hitting the install page cannot grow the table without bound.
+const PURGE_EVERY: u64 = 64;
+
+/// Unix seconds with the fraction, as slack_sdk writes `oauth_states.expire_at` (REAL).
+fn unix_seconds(at: OffsetDateTime) -> f64 {
+    #[allow(clippy::cast_precision_loss)] // microsecond precision survives for any real date
+    let micros = (at.unix_timestamp_nanos() / 1_000) as f64;
+    micros / 1e6
+}
+
+/// Leases are kept in Unix milliseconds.
+fn unix_millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl StateStore for SqliteStore {
+    async fn issue(&self, expires_at: OffsetDateTime) -> Result<StateValue, StoreError> {
+        let state = new_state_value();
+        if self.issued.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+            self.purge_expired(self.clock.now()).await?;
+        }
+        let _lock = self.write_lock().await;
+        sqlx::query("INSERT INTO oauth_states (state, expire_at) VALUES (?, ?)")
+            .bind(state.secret())
+            .bind(unix_seconds(expires_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(state)
+    }
+
+    async fn consume(&self, state: &StateValue, now: OffsetDateTime) -> Result<bool, StoreError> {
+        // One statement: of two concurrent consumes, the second finds the row already deleted
+        // (slack_sdk selects then deletes, so both can succeed, W20).
+        let _lock = self.write_lock().await;
+        let deleted = sqlx::query("DELETE FROM oauth_states WHERE state = ? AND expire_at > ?")
+            .bind(state.secret())
+            .bind(unix_seconds(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let _lock = self.write_lock().await;
+        let deleted = sqlx::query("DELETE FROM oauth_states WHERE expire_at <= ?")
+            .bind(unix_seconds(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted)
+    }
+}
+
+/// Takes the lease if it is free, expired at `now`, or already held by `holder` (an upsert whose
+/// update only happens under that condition).
+pub(super) async fn try_acquire_lease(
+    store: &SqliteStore,
+    name: &str,
+    holder: &str,
+    now: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let _lock = store.write_lock().await;
+    let taken = sqlx::query(
+        "INSERT INTO slack_oauth_leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+         expires_at = excluded.expires_at \
+         WHERE slack_oauth_leases.expires_at <= ?4 OR slack_oauth_leases.holder = excluded.holder",
+    )
+    .bind(name)
+    .bind(holder)
+    .bind(unix_millis(until))
+    .bind(unix_millis(now))
+    .execute(&store.pool)
+    .await?
+    .rows_affected();
+    Ok(taken > 0)
+}
+
+/// Releases the lease if `holder` holds it.
+pub(super) async fn release_lease(
+    store: &SqliteStore,
+    name: &str,
+    holder: &str,
+) -> Result<(), StoreError> {
+    let _lock = store.write_lock().await;
+    sqlx::query("DELETE FROM slack_oauth_leases WHERE name = ? AND holder = ?")
+        .bind(name)
+        .bind(holder)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}

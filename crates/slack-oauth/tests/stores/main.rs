@@ -1,0 +1,15 @@
+//! Store tests: the conformance suite on every backend, plus backend-specific tests.
+//!
+//! - `memory`: the suite on `MemoryStore`.
+//! - `sqlite`: the suite on `SqliteStore` (a fresh WAL file under `target/test-dbs/` per test),
+//!   column encodings, rows written the way Python writes them, Python's own DDL, concurrency.
+//! - `interop`: real Python `slack_sdk` and this crate sharing one SQLite file, both ways.
+//! - `postgres`: `PostgresStore` against a real server (see that module).
+
+#[cfg(feature = "sqlite")]
+mod interop;
+mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;

@@ -1,0 +1,489 @@
+//! `SqliteStore`: the conformance suite, plus what only SQLite has (encodings Python reads, rows
+//! Python wrote, Python's DDL, one file under concurrent load, URLs).
+
+use slack_oauth::installation::Scopes;
+use slack_oauth::store::{
+    AnyStore, InstallationQuery, InstallationStore, SqliteStore, StateStore, StoreErrorKind,
+};
+use slack_oauth_test::fixtures::{self, at, now, CLIENT_ID};
+use slack_oauth_test::sqlite::{python_created_database, temporary, temporary_path};
+use sqlx::Row;
+use time::{Duration, OffsetDateTime};
+
+slack_oauth_test::store_conformance!(suite, slack_oauth_test::sqlite::temporary());
+
+slack_oauth_test::store_conformance!(any_sqlite, async {
+    let url = format!("sqlite://{}", temporary_path("any").display());
+    AnyStore::connect(&url, CLIENT_ID).await.unwrap()
+});
+
+/// Reads `(typeof(column), column as text)` of every row of `table`, in id order.
+async fn raw(store: &SqliteStore, table: &str, column: &str) -> Vec<(String, Option<String>)> {
+    let sql = format!("SELECT typeof({column}), CAST({column} AS TEXT) FROM {table} ORDER BY id");
+    sqlx::query(&sql)
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+fn is_installed_at_text(value: &str) -> bool {
+    // YYYY-MM-DD HH:MM:SS.ffffff
+    let bytes = value.as_bytes();
+    bytes.len() == 26
+        && value.char_indices().all(|(i, c)| match i {
+            4 | 7 => c == '-',
+            10 => c == ' ',
+            13 | 16 => c == ':',
+            19 => c == '.',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+#[tokio::test]
+async fn columns_are_written_the_way_python_writes_them() {
+    let store = temporary().await;
+    let workspace = fixtures::workspace("T1", "U1")
+        .with_rotation(at(43_200))
+        .installed_at(OffsetDateTime::from_unix_timestamp_nanos(1_795_394_529_250_000_000).unwrap())
+        .build();
+    let org = fixtures::org_wide("E1", "U2").without_user_token().build();
+    let user_only = fixtures::user_only("T3", "U3").build();
+    for installation in [&workspace, &org, &user_only] {
+        store.save(installation).await.unwrap();
+    }
+
+    let expiries = raw(&store, "slack_installations", "bot_token_expires_at").await;
+    assert_eq!(
+        expiries[0],
+        (
+            "integer".into(),
+            Some(at(43_200).unix_timestamp().to_string())
+        )
+    );
+    assert_eq!(expiries[1], ("null".into(), None));
+    let user_expiries = raw(&store, "slack_installations", "user_token_expires_at").await;
+    assert_eq!(user_expiries[0].0, "integer");
+    let installed = raw(&store, "slack_installations", "installed_at").await;
+    assert_eq!(
+        installed[0],
+        ("text".into(), Some("2026-11-23 00:42:09.250000".into()))
+    );
+    for (kind, value) in &installed {
+        assert_eq!(kind, "text");
+        assert!(is_installed_at_text(value.as_deref().unwrap()), "{value:?}");
+    }
+    let teams = raw(&store, "slack_installations", "team_id").await;
+    assert_eq!(
+        teams[1],
+        ("text".into(), Some(String::new())),
+        "org-wide: '' team"
+    );
+    let orgs = raw(&store, "slack_installations", "enterprise_id").await;
+    assert_eq!(orgs[0], ("text".into(), Some(String::new())), "no org: ''");
+    let flags = raw(&store, "slack_installations", "is_enterprise_install").await;
+    let flags: Vec<_> = flags.into_iter().map(|(k, v)| (k, v.unwrap())).collect();
+    assert_eq!(
+        flags,
+        [
+            ("integer".into(), "0".into()),
+            ("integer".into(), "1".into()),
+            ("integer".into(), "0".into())
+        ]
+    );
+    let bot_scopes = raw(&store, "slack_installations", "bot_scopes").await;
+    assert_eq!(bot_scopes[0].1.as_deref(), Some("chat:write,commands"));
+    assert_eq!(
+        bot_scopes[2],
+        ("text".into(), Some(String::new())),
+        "no bot scopes: ''"
+    );
+    let user_scopes = raw(&store, "slack_installations", "user_scopes").await;
+    assert_eq!(
+        user_scopes[1],
+        ("null".into(), None),
+        "no user scopes: NULL"
+    );
+
+    let bots = raw(&store, "slack_bots", "team_id").await;
+    assert_eq!(
+        bots.len(),
+        2,
+        "one bot row per bot token; none for the user-only install"
+    );
+    assert_eq!(bots[1].1.as_deref(), Some(""), "org-wide bot: '' team");
+    let bot_expiries = raw(&store, "slack_bots", "bot_token_expires_at").await;
+    assert_eq!(bot_expiries[0].0, "integer");
+    let bot_installed = raw(&store, "slack_bots", "installed_at").await;
+    assert_eq!(
+        bot_installed[0].1, installed[0].1,
+        "bot row has its installation's time"
+    );
+
+    store
+        .issue(now() + Duration::milliseconds(600_250))
+        .await
+        .unwrap();
+    let states = raw(&store, "oauth_states", "expire_at").await;
+    assert_eq!(
+        states[0].0, "real",
+        "state expiries are REAL seconds, as Python writes them"
+    );
+}
+
+#[tokio::test]
+async fn reads_rows_written_by_python() {
+    let url = python_created_database(true).await;
+    let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
+
+    let t1 = store
+        .find_installation(&InstallationQuery::team("T1").user("U1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t1.bot_token.as_ref().unwrap().secret(), "xoxe.xoxb-T1");
+    assert_eq!(
+        t1.bot_token_expires_at.unwrap().unix_timestamp(),
+        1_795_437_129
+    );
+    assert_eq!(
+        t1.user_token_expires_at.unwrap().unix_timestamp(),
+        1_795_437_130
+    );
+    assert_eq!(
+        t1.installed_at,
+        OffsetDateTime::from_unix_timestamp(1_795_393_929).unwrap()
+    );
+    assert_eq!(t1.enterprise_id, None, "'' is no org");
+    assert_eq!(t1.bot_scopes, Scopes::parse("chat:write,commands"));
+    assert_eq!(t1.incoming_webhook_channel.as_deref(), Some("#general"));
+    assert_eq!(t1.token_type.as_deref(), Some("bot"));
+
+    let t2 = store
+        .find_installation(&InstallationQuery::team("T2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        t2.bot_token_expires_at.unwrap().unix_timestamp(),
+        1_800_000_000,
+        "REAL expiry"
+    );
+    assert_eq!(
+        t2.user_token_expires_at,
+        OffsetDateTime::from_unix_timestamp(1_798_761_600).ok(),
+        "TEXT datetime expiry, read as UTC"
+    );
+    assert_eq!(
+        t2.installed_at.unix_timestamp_nanos(),
+        1_795_393_929_500_000_000
+    );
+    assert_eq!(
+        t2.bot_scopes.to_string(),
+        "chat:write,commands",
+        "W4-damaged scopes repaired"
+    );
+    assert!(t2.user_scopes.is_empty(), "NULL scopes are none");
+
+    let org = store
+        .find_installation(&InstallationQuery::org("E1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(org.is_enterprise_install, "'true' text flag");
+    assert_eq!(org.team_id, None);
+    assert_eq!(org.installed_at.unix_timestamp(), 1_795_393_929);
+
+    let t3 = store
+        .find_installation(&InstallationQuery::team("T3"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        t3.user_id.as_str(),
+        "U4",
+        "another app's newer row is invisible"
+    );
+    assert!(t3.bot_token.is_none() && t3.bot_scopes.is_empty());
+    assert!(store
+        .find_bot(&InstallationQuery::team("T3"))
+        .await
+        .unwrap()
+        .is_none());
+    let bot = store
+        .find_bot(&InstallationQuery::team("T1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bot.bot_refresh_token.unwrap().secret(), "xoxe-1-bot-T1");
+    assert_eq!(
+        store.list_installations().await.unwrap().len(),
+        4,
+        "client 111.222 only"
+    );
+
+    let python_state = slack_oauth::secret::StateValue::new("3e4f9265-dd4b-4343-b2b8-3c735847f124");
+    assert!(
+        store.consume(&python_state, now()).await.unwrap(),
+        "a state Python issued"
+    );
+
+    // Our rows sort after Python's whole-second rows of the same second.
+    let ours = fixtures::workspace("T1", "U1")
+        .generation(7)
+        .installed_at(OffsetDateTime::from_unix_timestamp(1_795_393_929).unwrap())
+        .build();
+    store.save(&ours).await.unwrap();
+    let latest = store
+        .find_bot(&InstallationQuery::team("T1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.bot_token.secret(), "xoxb-T1-U1-7");
+}
+
+#[tokio::test]
+async fn unreadable_row_is_an_error_not_absent() {
+    let store = temporary().await;
+    sqlx::query(
+        "INSERT INTO slack_installations (client_id, app_id, team_id, user_id, installed_at) \
+         VALUES (?, 'A1', 'T1', 'U1', 'yesterday-ish')",
+    )
+    .bind(CLIENT_ID)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let error = store
+        .find_installation(&InstallationQuery::team("T1"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Corrupt);
+    let message = error.to_string();
+    assert!(
+        message.contains("slack_installations") && message.contains("installed_at"),
+        "{message}"
+    );
+
+    sqlx::query(
+        "INSERT INTO slack_installations (client_id, app_id, team_id, user_id, \
+         is_enterprise_install, bot_token_expires_at) VALUES (?, 'A1', 'T2', 'U1', 'maybe', 5)",
+    )
+    .bind(CLIENT_ID)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let error = store
+        .find_installation(&InstallationQuery::team("T2"))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("is_enterprise_install"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn opens_a_database_created_by_python_and_keeps_its_schema() {
+    let url = python_created_database(false).await;
+    let schema = |store: SqliteStore| async move {
+        sqlx::query(
+            "SELECT name, sql FROM sqlite_master \
+             WHERE name LIKE 'slack_%' OR name LIKE 'oauth_%' ORDER BY name",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get::<String, _>(0), row.get::<Option<String>, _>(1)))
+        .collect::<Vec<_>>()
+    };
+    let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
+    let tables = schema(store.clone()).await;
+    let ddl = |name: &str| {
+        tables
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, sql)| sql.clone())
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert!(
+        ddl("slack_installations").contains("bot_refresh_token text,  -- since v3.8"),
+        "Python's table definition is kept as Python wrote it"
+    );
+    assert!(ddl("slack_bots_idx").contains("slack_bots_idx"));
+    assert!(ddl("slack_installations_latest_idx").contains("installed_at"));
+    assert!(ddl("slack_oauth_leases").contains("holder"));
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        versions,
+        [20250101000001],
+        "migration 1 recorded on Python's database"
+    );
+
+    let installation = fixtures::workspace("T1", "U1")
+        .with_rotation(at(100))
+        .build();
+    store.save(&installation).await.unwrap();
+    store.pool().close().await;
+    // Reopening runs the (already applied) migrations again without touching the data.
+    let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
+    let found = store
+        .find_installation(&InstallationQuery::team("T1"))
+        .await
+        .unwrap()
+        .unwrap();
+    slack_oauth_test::assert::same_installation(&found, &installation, "after reopening");
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(journal, "wal");
+}
+
+/// Two stores on one file (two pools, as two processes would have) and 200 concurrent
+/// save+find tasks: no "database is locked", every row found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_on_one_file_never_fail() {
+    let path = temporary_path("concurrent");
+    let url = format!("sqlite://{}", path.display());
+    let first = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
+    let second = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let store = if n % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            tokio::spawn(async move {
+                let team = format!("T{}", n % 7);
+                let user = format!("U{n}");
+                let installation = fixtures::workspace(&team, &user)
+                    .with_rotation(at(n))
+                    .build();
+                store.save(&installation).await?;
+                let state = store.issue(now() + Duration::minutes(10)).await?;
+                let query = InstallationQuery::team(team.as_str()).user(user.as_str());
+                let found = store.find_installation(&query).await?;
+                let consumed = store.consume(&state, now()).await?;
+                Ok::<_, slack_oauth::store::StoreError>(found.is_some() && consumed)
+            })
+        })
+        .collect();
+    let mut errors = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(true) => {}
+            Ok(false) => errors.push("a saved row or issued state was not found".to_owned()),
+            Err(error) => errors.push(error.to_string()),
+        }
+    }
+    assert!(errors.is_empty(), "{} failures: {errors:?}", errors.len());
+    assert_eq!(first.list_installations().await.unwrap().len(), 200);
+}
+
+#[tokio::test]
+async fn connect_accepts_sqlite_urls_and_rejects_others() {
+    let path = temporary_path("url");
+    for url in [
+        format!("sqlite://{}", path.display()),
+        format!("sqlite:{}", path.display()),
+        "sqlite::memory:".to_owned(),
+    ] {
+        let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
+        store
+            .save(&fixtures::workspace("T1", "U1").build())
+            .await
+            .unwrap();
+        assert!(
+            store
+                .find_bot(&InstallationQuery::team("T1"))
+                .await
+                .unwrap()
+                .is_some(),
+            "{url}"
+        );
+    }
+    assert!(path.exists(), "the file is created when missing");
+    let error = SqliteStore::connect("postgres://localhost/db", CLIENT_ID)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Config);
+    assert!(error.to_string().contains("sqlite://"), "{error}");
+
+    let error = AnyStore::connect("redis://localhost", CLIENT_ID)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Config);
+    let message = error.to_string();
+    assert!(
+        message.contains("\"redis\"") && message.contains("sqlite://"),
+        "{message}"
+    );
+    let any = AnyStore::connect("sqlite::memory:", CLIENT_ID)
+        .await
+        .unwrap();
+    assert_eq!(any.backend(), "sqlite");
+}
+
+#[tokio::test]
+async fn other_apps_rows_are_invisible() {
+    let path = temporary_path("apps");
+    let url = format!("sqlite://{}", path.display());
+    let ours = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
+    let theirs = SqliteStore::connect(&url, "999.999").await.unwrap();
+    theirs
+        .save(&fixtures::workspace("T1", "U1").build())
+        .await
+        .unwrap();
+    assert!(ours
+        .find_installation(&InstallationQuery::team("T1"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(ours
+        .find_bot(&InstallationQuery::team("T1"))
+        .await
+        .unwrap()
+        .is_none());
+    ours.delete_all(&InstallationQuery::team("T1"))
+        .await
+        .unwrap();
+    assert!(theirs
+        .find_bot(&InstallationQuery::team("T1"))
+        .await
+        .unwrap()
+        .is_some());
+}
+
+/// Every 64th `issue` purges the states that expired by the store's clock, so abandoned
+/// installs cannot grow `oauth_states` without bound.
+#[tokio::test]
+async fn issue_purges_expired_states_now_and_then() {
+    let t = now();
+    let clock = slack_oauth::clock::ManualClock::at_unix(t.unix_timestamp());
+    let store = temporary().await.with_clock(clock.clone());
+    for _ in 0..63 {
+        store.issue(t + Duration::minutes(10)).await.unwrap();
+    }
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM oauth_states")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await, 63, "no purge before the 64th issue");
+    clock.advance(std::time::Duration::from_secs(3600));
+    let fresh = store.issue(t + Duration::hours(2)).await.unwrap();
+    assert_eq!(
+        count().await,
+        1,
+        "the 64th issue purged the 63 expired states"
+    );
+    assert!(store.consume(&fresh, t + Duration::hours(1)).await.unwrap());
+}
