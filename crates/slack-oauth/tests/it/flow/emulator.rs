@@ -137,7 +137,11 @@ async fn workspace_install_stores_every_field_with_one_auth_test() {
     assert!(i.incoming_webhook_configuration_url.is_some());
     assert!(!i.is_enterprise_install);
     assert_eq!(i.token_type.as_deref(), Some("bot"));
-    assert_eq!(i.installed_at.unix_timestamp(), T0, "installed_at is the flow's clock");
+    assert_eq!(
+        i.installed_at.unix_timestamp(),
+        T0,
+        "installed_at is the flow's clock"
+    );
 }
 
 #[tokio::test]
@@ -153,9 +157,15 @@ async fn rotating_install_stores_expiries_from_the_flow_clock() {
     let i = find(setup.flow.store(), InstallationQuery::team("T0EMULATOR")).await;
     assert!(i.bot_token.unwrap().secret().starts_with("xoxe.xoxb-"));
     assert!(i.bot_refresh_token.unwrap().secret().starts_with("xoxe-1-"));
-    assert_eq!(i.bot_token_expires_at.unwrap().unix_timestamp(), T0 + 43_200);
+    assert_eq!(
+        i.bot_token_expires_at.unwrap().unix_timestamp(),
+        T0 + 43_200
+    );
     assert!(i.user_refresh_token.is_some());
-    assert_eq!(i.user_token_expires_at.unwrap().unix_timestamp(), T0 + 43_200);
+    assert_eq!(
+        i.user_token_expires_at.unwrap().unix_timestamp(),
+        T0 + 43_200
+    );
 }
 
 #[tokio::test]
@@ -295,7 +305,11 @@ async fn wrong_or_missing_cookie_is_refused_before_slack_is_called() {
         &callback(&format!("code={code}&state={mine}")),
         &[&cookie_for(&theirs)],
     );
-    assert_failure(&send(&setup.app, other_cookie).await, 400, "invalid_browser");
+    assert_failure(
+        &send(&setup.app, other_cookie).await,
+        400,
+        "invalid_browser",
+    );
     assert_eq!(setup.calls("oauth.v2.access"), 0);
 
     // The state survived both attempts.
@@ -374,7 +388,10 @@ async fn user_only_install_succeeds_without_auth_test() {
     )
     .await;
     assert!(i.bot_token.is_none() && i.bot_id.is_none());
-    assert!(i.bot_scopes.is_empty(), "W5: no bot scopes is empty, not a crash");
+    assert!(
+        i.bot_scopes.is_empty(),
+        "W5: no bot scopes is empty, not a crash"
+    );
     assert!(i.user_token.unwrap().secret().starts_with("xoxp-"));
     assert_eq!(i.user_scopes.to_string(), "search:read");
 }
@@ -441,7 +458,10 @@ async fn browser_walk_over_real_sockets() {
     let slack = browser.get(&href).send().await.unwrap();
     assert_eq!(slack.status(), 302, "{}", slack.text().await.unwrap());
     let back = slack.headers()["location"].to_str().unwrap().to_owned();
-    assert!(back.starts_with(&format!("{base}/slack/oauth_redirect?code=")), "{back}");
+    assert!(
+        back.starts_with(&format!("{base}/slack/oauth_redirect?code=")),
+        "{back}"
+    );
 
     let done = browser
         .get(&back)
