@@ -1,1 +1,3 @@
+//! The `slack-oauth` binary.
+
 fn main() {}
