@@ -1,3 +1,129 @@
-//! The `slack-oauth` binary.
+//! `slack-oauth`: serve the OAuth install flow, inspect stored installations, run a demo or a
+//! local Slack emulator.
+//!
+//! Exit codes: `0` success, `1` a failure while running (a store that cannot be reached, a port
+//! already in use), `2` a usage or configuration error (a missing `SLACK_CLIENT_SECRET`, a bad
+//! flag or URL). Errors print as one line, `error: ` followed by the cause chain.
 
-fn main() {}
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod config;
+mod demo;
+mod emulate;
+mod installations;
+mod serve;
+mod shutdown;
+mod table;
+
+/// Everything a multi-workspace Slack app needs between "Add to Slack" and a valid token.
+#[derive(Debug, Parser)]
+#[command(name = "slack-oauth", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the install flow (`/slack/install`, `/slack/oauth_redirect`, `/healthz`).
+    ///
+    /// Configured from the environment (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_SCOPES,
+    /// DATABASE_URL, ...); flags override it. See the README for every variable.
+    Serve(serve::ServeArgs),
+    /// Run a local demo: a Slack emulator and the install flow, ready to click through.
+    Demo(demo::DemoArgs),
+    /// List, show or delete stored installations.
+    #[command(subcommand)]
+    Installations(installations::InstallationsCommand),
+    /// Run the local Slack emulator (OAuth authorize page and token methods).
+    Emulate(emulate::EmulateArgs),
+}
+
+/// A usage or configuration error found by the binary itself: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub(crate) String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("error: {error:#}");
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Installations(command) => installations::run(command).await,
+        Command::Emulate(args) => emulate::run(args).await,
+    }
+}
+
+/// `2` for configuration and usage errors anywhere in the chain, `1` for everything else.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    let usage = error.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || cause.is::<slack_oauth::settings::ConfigError>()
+            || cause
+                .downcast_ref::<slack_oauth::store::StoreError>()
+                .is_some_and(|e| e.kind() == slack_oauth::store::StoreErrorKind::Config)
+    });
+    if usage {
+        2
+    } else {
+        1
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Prints a line to stdout and flushes it, so a parent process reading a pipe sees it at once.
+pub(crate) fn announce(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn config_errors_exit_with_2_and_others_with_1() {
+        let missing = slack_oauth::settings::OAuthSettings::from_lookup(|_| None).unwrap_err();
+        assert_eq!(exit_code(&anyhow::Error::new(missing).context("serve")), 2);
+        assert_eq!(exit_code(&UsageError("bad".to_owned()).into()), 2);
+        assert_eq!(exit_code(&anyhow::anyhow!("port in use")), 1);
+    }
+}

@@ -1,0 +1,189 @@
+//! Configuration shared by the subcommands: environment variables, flags that override them,
+//! the store URL and the Web API client.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use slack_oauth::api::Client;
+use slack_oauth::settings::OAuthSettings;
+use slack_oauth::store::AnyStore;
+
+use crate::UsageError;
+
+/// The default store: a SQLite file in the current folder.
+pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://slack-oauth.db";
+/// Slack's Web API.
+pub(crate) const DEFAULT_API_URL: &str = "https://slack.com/api/";
+/// Where `serve` listens by default.
+pub(crate) const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// The OAuth settings as flags; each one overrides the environment variable it names.
+#[derive(Debug, Default, Args)]
+pub(crate) struct SettingsArgs {
+    /// The app's client id [env: SLACK_CLIENT_ID]
+    #[arg(long)]
+    pub(crate) client_id: Option<String>,
+    /// Bot scopes, comma-separated [env: SLACK_SCOPES]
+    #[arg(long)]
+    pub(crate) scopes: Option<String>,
+    /// User scopes, comma-separated [env: SLACK_USER_SCOPES]
+    #[arg(long)]
+    pub(crate) user_scopes: Option<String>,
+    /// The redirect URI registered with Slack [env: SLACK_REDIRECT_URI]
+    #[arg(long)]
+    pub(crate) redirect_uri: Option<String>,
+    /// Slack's authorize page [env: SLACK_AUTHORIZE_URL; default https://slack.com/oauth/v2/authorize]
+    #[arg(long)]
+    pub(crate) authorize_url: Option<String>,
+    /// The install path [env: SLACK_INSTALL_PATH; default /slack/install]
+    #[arg(long)]
+    pub(crate) install_path: Option<String>,
+    /// The redirect (callback) path [env: SLACK_REDIRECT_URI_PATH; default /slack/oauth_redirect]
+    #[arg(long)]
+    pub(crate) redirect_uri_path: Option<String>,
+    /// Where to send the browser after a successful install [env: SLACK_SUCCESS_URL]
+    #[arg(long)]
+    pub(crate) success_url: Option<String>,
+    /// Where to send the browser after a failed install [env: SLACK_FAILURE_URL]
+    #[arg(long)]
+    pub(crate) failure_url: Option<String>,
+}
+
+impl SettingsArgs {
+    /// The flag values by the environment variable they override.
+    fn overrides(&self) -> HashMap<&'static str, String> {
+        [
+            ("SLACK_CLIENT_ID", &self.client_id),
+            ("SLACK_SCOPES", &self.scopes),
+            ("SLACK_USER_SCOPES", &self.user_scopes),
+            ("SLACK_REDIRECT_URI", &self.redirect_uri),
+            ("SLACK_AUTHORIZE_URL", &self.authorize_url),
+            ("SLACK_INSTALL_PATH", &self.install_path),
+            ("SLACK_REDIRECT_URI_PATH", &self.redirect_uri_path),
+            ("SLACK_SUCCESS_URL", &self.success_url),
+            ("SLACK_FAILURE_URL", &self.failure_url),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.clone().map(|value| (name, value)))
+        .collect()
+    }
+
+    /// The settings from these flags, then the environment. The client secret comes only from
+    /// `SLACK_CLIENT_SECRET`, so that it never shows in a process list.
+    pub(crate) fn settings(&self) -> Result<OAuthSettings, slack_oauth::settings::ConfigError> {
+        let overrides = self.overrides();
+        OAuthSettings::from_lookup(|name| {
+            overrides
+                .get(name)
+                .cloned()
+                .or_else(|| std::env::var(name).ok())
+        })
+    }
+}
+
+/// Where installations live.
+#[derive(Debug, Default, Args)]
+pub(crate) struct StoreArgs {
+    /// The store: sqlite://FILE, postgres://..., memory:// [env: DATABASE_URL; default sqlite://slack-oauth.db]
+    #[arg(long)]
+    pub(crate) database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// The flag, else `DATABASE_URL`, else [`DEFAULT_DATABASE_URL`].
+    pub(crate) fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .or_else(|| env_nonempty("DATABASE_URL"))
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())
+    }
+}
+
+/// Connects to the store at `url` for the app `client_id`.
+pub(crate) async fn connect_store(url: &str, client_id: &str) -> anyhow::Result<AnyStore> {
+    let shown = redact_url(url);
+    AnyStore::connect(url, client_id)
+        .await
+        .with_context(|| format!("cannot open the store {shown} (DATABASE_URL)"))
+}
+
+/// A Web API client for `api_url` (flag, else `SLACK_API_URL`, else Slack's).
+pub(crate) fn api_client(api_url: Option<&str>) -> anyhow::Result<Client> {
+    let url = api_url
+        .map(str::to_owned)
+        .or_else(|| env_nonempty("SLACK_API_URL"))
+        .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+    Client::builder()
+        .base_url(url.clone())
+        .request_timeout(Duration::from_secs(30))
+        .build()
+        .with_context(|| format!("invalid SLACK_API_URL {url:?}"))
+        .map_err(|error| UsageError(format!("{error:#}")).into())
+}
+
+/// Parses a listen address such as `127.0.0.1:3000` or `[::1]:0`.
+pub(crate) fn parse_addr(value: &str, source: &str) -> Result<SocketAddr, UsageError> {
+    value.parse().map_err(|_| {
+        UsageError(format!(
+            "{source} = {value:?} is not an address: use IP:PORT, such as 127.0.0.1:3000"
+        ))
+    })
+}
+
+/// An environment variable, if set to something other than blanks.
+pub(crate) fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `url` without its password, for messages (`postgres://user:pw@host` → `postgres://user:***@host`).
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden_from_store_urls() {
+        assert_eq!(
+            redact_url("postgres://root:hunter2@db:5432/app"),
+            "postgres://root:***@db:5432/app"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn flags_override_the_environment() {
+        let args = SettingsArgs {
+            client_id: Some("111.222".to_owned()),
+            scopes: Some("chat:write".to_owned()),
+            ..SettingsArgs::default()
+        };
+        let overrides = args.overrides();
+        assert_eq!(overrides["SLACK_CLIENT_ID"], "111.222");
+        assert_eq!(overrides["SLACK_SCOPES"], "chat:write");
+        assert!(!overrides.contains_key("SLACK_USER_SCOPES"));
+    }
+
+    #[test]
+    fn bad_addresses_are_usage_errors() {
+        assert!(parse_addr("127.0.0.1:0", "--addr").is_ok());
+        let error = parse_addr("localhost", "--addr").unwrap_err();
+        assert!(error.to_string().contains("--addr = \"localhost\""));
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the `slack-oauth` binary, spawned as a process.
+//!
+//! - `basics`: `--help`, `--version`, usage and configuration errors (exit code 2).
+//! - `emulate`: the emulator as a process.
+//! - `serve`: a full install over HTTP against a spawned emulator, then `installations`, then
+//!   graceful shutdown.
+
+mod basics;
+mod emulate;
+mod serve;
+mod support;

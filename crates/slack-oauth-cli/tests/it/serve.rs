@@ -1,0 +1,190 @@
+//! `slack-oauth serve` against a spawned emulator: `/healthz`, a full install over HTTP, then
+//! `installations list | show | delete` on the same store, and a graceful shutdown.
+
+use std::process::Command;
+
+use crate::support::{command, free_port, run, stderr, stdout, Spawned};
+
+const CLIENT_ID: &str = "111.222";
+const CLIENT_SECRET: &str = "cli-test-secret-0123456789";
+
+/// `installations …` against `database_url`.
+fn installations(database_url: &str, args: &[&str]) -> std::process::Output {
+    run(command()
+        .arg("installations")
+        .args(args)
+        .env("SLACK_CLIENT_ID", CLIENT_ID)
+        .env("DATABASE_URL", database_url))
+}
+
+fn serve_command(emulator: &str, port: u16, database_url: &str) -> Command {
+    let mut serve = command();
+    serve
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("SLACK_CLIENT_ID", CLIENT_ID)
+        .env("SLACK_CLIENT_SECRET", CLIENT_SECRET)
+        .env("SLACK_SCOPES", "chat:write,commands")
+        .env(
+            "SLACK_REDIRECT_URI",
+            format!("http://127.0.0.1:{port}/slack/oauth_redirect"),
+        )
+        .env("SLACK_API_URL", format!("{emulator}/api/"))
+        .env(
+            "SLACK_AUTHORIZE_URL",
+            format!("{emulator}/oauth/v2/authorize"),
+        )
+        .env("DATABASE_URL", database_url);
+    serve
+}
+
+/// The `href` of the install page's "Add to Slack" link, unescaped.
+fn add_to_slack_href(page: &str) -> String {
+    let start = page
+        .find("<a href=\"")
+        .expect("no link on the install page")
+        + 9;
+    let end = start + page[start..].find('"').unwrap();
+    page[start..end].replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn full_install_then_installations_commands_then_sigterm() {
+    let emulator = Spawned::start(command().args([
+        "emulate",
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let port = free_port();
+    let server = Spawned::start(&mut serve_command(&emulator.url, port, &database_url));
+    assert_eq!(server.url, format!("http://127.0.0.1:{port}"));
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Health.
+    let health = http
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), "ok");
+
+    // The install page sets the state cookie and links to the emulator's authorize page.
+    let install = http
+        .get(format!("{}/slack/install", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(install.status(), 200);
+    let set_cookie = install.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("Secure"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let authorize = add_to_slack_href(&install.text().await.unwrap());
+    assert!(authorize.starts_with(&format!("{}/oauth/v2/authorize?", emulator.url)));
+
+    // The emulator approves at once (auto_approve=1) and redirects back with a code.
+    let approved = http
+        .get(format!("{authorize}&auto_approve=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 302);
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.starts_with(&format!("{}/slack/oauth_redirect?code=", server.url)));
+
+    // The callback with the state cookie completes the install.
+    let done = http
+        .get(&callback)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("Thank you!"));
+
+    // list --json: one installation, tokens redacted.
+    let listed = installations(&database_url, &["list", "--json"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let list: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    let items = list.as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["team_id"], "T0EMULATOR");
+    assert_eq!(items[0]["user_id"], "U0EMULATOR");
+    assert_eq!(items[0]["bot_scopes"], "chat:write,commands");
+    assert_eq!(items[0]["bot_token"], "xoxb-…(redacted)");
+    assert!(items[0].get("custom_values").is_none());
+
+    // --show-tokens prints the real token.
+    let shown = installations(&database_url, &["list", "--json", "--show-tokens"]);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    let token = list[0]["bot_token"].as_str().unwrap();
+    assert!(
+        token.starts_with("xoxb-") && !token.contains("redacted"),
+        "{token}"
+    );
+
+    // The human table never shows a token.
+    let table = installations(&database_url, &["list"]);
+    let text = stdout(&table);
+    assert!(text.starts_with("TEAM"), "{text}");
+    assert!(text.contains("T0EMULATOR"), "{text}");
+    assert!(!text.contains(token), "{text}");
+
+    // show --team.
+    let one = installations(&database_url, &["show", "--team", "T0EMULATOR", "--json"]);
+    assert!(one.status.success(), "{}", stderr(&one));
+    let one: serde_json::Value = serde_json::from_str(&stdout(&one)).unwrap();
+    assert_eq!(one["team_name"], "Emulated Workspace");
+    assert_eq!(one["bot_user_id"], "U0EMULBOT");
+    let missing = installations(&database_url, &["show", "--team", "T0NOBODY"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("T0NOBODY"));
+
+    // delete, then the list is empty.
+    let deleted = installations(&database_url, &["delete", "--team", "T0EMULATOR"]);
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    assert!(stdout(&deleted).contains("deleted"), "{}", stdout(&deleted));
+    assert!(stdout(&deleted).contains("T0EMULATOR"));
+    let after = installations(&database_url, &["list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&after)).unwrap();
+    assert_eq!(list, serde_json::json!([]));
+
+    // Graceful shutdown on SIGTERM, exit 0.
+    assert_eq!(server.terminate().code(), Some(0));
+    assert_eq!(emulator.terminate().code(), Some(0));
+}
+
+#[tokio::test]
+async fn a_callback_without_the_state_cookie_fails_and_stores_nothing() {
+    let emulator = Spawned::start(command().args(["emulate", "--auto-approve"]));
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let port = free_port();
+    let server = Spawned::start(&mut serve_command(&emulator.url, port, &database_url));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let install = http
+        .get(format!("{}/slack/install", server.url))
+        .send()
+        .await
+        .unwrap();
+    let authorize = add_to_slack_href(&install.text().await.unwrap());
+    let approved = http.get(&authorize).send().await.unwrap();
+    assert_eq!(approved.status(), 302);
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    let failed = http.get(&callback).send().await.unwrap();
+    assert_eq!(failed.status(), 400);
+    assert!(failed.text().await.unwrap().contains("invalid_browser"));
+    let listed = installations(&database_url, &["list", "--json"]);
+    assert_eq!(stdout(&listed).trim(), "[]");
+    assert_eq!(server.terminate().code(), Some(0));
+}
