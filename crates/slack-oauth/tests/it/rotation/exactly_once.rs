@@ -1,0 +1,1 @@
+//! `Rotation`: exactly once across tasks and instances, saves retried, cancellation safety.
