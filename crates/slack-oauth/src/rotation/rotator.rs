@@ -18,14 +18,15 @@ pub(crate) struct Refreshed {
     pub(crate) access_token: String,
     /// The new refresh token.
     pub(crate) refresh_token: RefreshToken,
-    /// `now + expires_in`.
+    /// `now + expires_in`, in whole seconds.
     pub(crate) expires_at: OffsetDateTime,
 }
 
 /// Refreshes expiring tokens, like slack_sdk's `TokenRotator`, without touching a store.
 ///
 /// Every method returns `Ok(None)` when nothing needed refreshing. A token without an expiry
-/// is never rotated. A token is refreshed when `expires_at <= now + minutes_before_expiration`.
+/// is never rotated. A token is refreshed when `expires_at <= now + minutes_before_expiration`;
+/// its new expiry is `now + expires_in`, with `now` in whole seconds (taken before the call).
 /// Unlike slack_sdk, a wrong `token_type` or an answer without `refresh_token` / `expires_in`
 /// is an error (never a silent `None` or a half-filled result), and when the bot refresh of
 /// [`perform_token_rotation`](Self::perform_token_rotation) succeeds while the user refresh
@@ -207,8 +208,10 @@ impl TokenRotator {
         kind: TokenKind,
         refresh_token: &RefreshToken,
     ) -> Result<Refreshed, RotationError> {
-        // The time before the call: the new expiry errs on the early side.
+        // The time before the call, so that the new expiry errs on the early side, in whole
+        // seconds like slack_sdk (`int(time()) + expires_in`) and the SQL stores.
         let now = self.clock.now();
+        let now = now.replace_nanosecond(0).unwrap_or(now);
         let grant = AccessGrant::RefreshToken(refresh_token.clone());
         let response = self
             .client
