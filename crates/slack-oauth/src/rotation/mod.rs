@@ -9,6 +9,8 @@
 //!   a store lease, a re-read under the lease and a compare-and-swap save), and a refreshed
 //!   token is never dropped on the floor (the save is retried, and runs to completion even if
 //!   the caller gives up).
+//! - [`rotate_all`]: every expiring stored installation, as a stream of [`RotationEvent`]s, with
+//!   bounded concurrency and a budget of `oauth.v2.access` calls per minute.
 //!
 //! Refresh tokens are single use: redeeming one twice fails (after Slack's grace period) and
 //! can lock the installation out, which is why every refresh goes through [`Rotation`] in an
@@ -18,10 +20,13 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+mod batch;
+mod budget;
 mod coordinator;
 mod error;
 mod rotator;
 
+pub use batch::{rotate_all, BatchOptions, BatchSummary, InstallationIds, RotationEvent};
 pub use coordinator::Rotation;
 pub use error::{RotationError, TokenKind};
 pub use rotator::TokenRotator;

@@ -7,6 +7,9 @@ mod rotator;
 // `Rotation`: exactly once across tasks and instances, saves retried, cancellation safety.
 mod exactly_once;
 
+// `rotate_all`: events, summary, the shared-bot dedupe, the budget, dry runs.
+mod batch;
+
 use slack_emulator::{Emulator, Grant};
 use slack_oauth::installation::{Installation, Scopes};
 use slack_oauth::rotation::TokenRotator;
