@@ -10,6 +10,9 @@ mod exactly_once;
 // `rotate_all`: events, summary, the shared-bot dedupe, the budget, dry runs.
 mod batch;
 
+// Four processes on one SQLite file, and on PostgreSQL: still one refresh per token.
+mod multi_process;
+
 use slack_emulator::{Emulator, Grant};
 use slack_oauth::installation::{Installation, Scopes};
 use slack_oauth::rotation::TokenRotator;
@@ -74,4 +77,53 @@ async fn assert_refresh_tokens_live(emulator: &Emulator, installation: &Installa
         .expect("both tokens were due");
     assert_ne!(rotated.bot_token, installation.bot_token);
     assert_ne!(rotated.user_token, installation.user_token);
+}
+
+/// PostgreSQL: a fresh schema per test from `TEST_DATABASE_URL`, or a loud skip.
+mod postgres {
+    use std::io::Write as _;
+
+    use slack_oauth::store::PostgresStore;
+
+    pub(super) struct Schema {
+        pub(super) store: PostgresStore,
+        /// The server URL (the schema is not in it).
+        pub(super) url: String,
+        /// `slack_oauth_rotation_<random>`.
+        pub(super) name: String,
+    }
+
+    impl Schema {
+        /// `None` (after a `SKIPPED` line) without `TEST_DATABASE_URL`; fails under `CI=true`.
+        pub(super) async fn new() -> Option<Self> {
+            let url = match std::env::var("TEST_DATABASE_URL") {
+                Ok(url) if !url.is_empty() => url,
+                _ => {
+                    assert!(
+                        std::env::var("CI").as_deref() != Ok("true"),
+                        "TEST_DATABASE_URL is not set: CI must run the postgres rotation tests"
+                    );
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "SKIPPED: postgres rotation tests: TEST_DATABASE_URL is not set"
+                    );
+                    return None;
+                }
+            };
+            let name = format!("slack_oauth_rotation_{:016x}", rand::random::<u64>());
+            let store = PostgresStore::connect_in_schema(&url, "111.222", &name)
+                .await
+                .unwrap();
+            Some(Self { store, url, name })
+        }
+
+        /// Drops the schema (only reached when the test passed; a failed one keeps it).
+        pub(super) async fn drop(self) {
+            sqlx::query(&format!("DROP SCHEMA \"{}\" CASCADE", self.name))
+                .execute(self.store.pool())
+                .await
+                .unwrap();
+            self.store.close().await;
+        }
+    }
 }

@@ -88,7 +88,7 @@ async fn eight_tasks_rotate_once_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_tasks_rotate_once_postgres() {
-    let Some(schema) = postgres::Schema::new().await else {
+    let Some(schema) = super::postgres::Schema::new().await else {
         return;
     };
     eight_tasks_rotate_each_token_once(schema.store.clone()).await;
@@ -360,50 +360,4 @@ async fn a_lease_held_past_the_bound_is_a_lease_timeout() {
         "{error:?}"
     );
     assert_eq!(emulator.counters().refreshes_served, 0);
-}
-
-/// PostgreSQL: a fresh schema per test from `TEST_DATABASE_URL`, or a loud skip.
-mod postgres {
-    use std::io::Write as _;
-
-    use slack_oauth::store::PostgresStore;
-
-    pub(super) struct Schema {
-        pub(super) store: PostgresStore,
-        name: String,
-    }
-
-    impl Schema {
-        /// `None` (after a `SKIPPED` line) without `TEST_DATABASE_URL`; fails under `CI=true`.
-        pub(super) async fn new() -> Option<Self> {
-            let url = match std::env::var("TEST_DATABASE_URL") {
-                Ok(url) if !url.is_empty() => url,
-                _ => {
-                    assert!(
-                        std::env::var("CI").as_deref() != Ok("true"),
-                        "TEST_DATABASE_URL is not set: CI must run the postgres rotation tests"
-                    );
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "SKIPPED: postgres rotation tests: TEST_DATABASE_URL is not set"
-                    );
-                    return None;
-                }
-            };
-            let name = format!("slack_oauth_rotation_{:016x}", rand::random::<u64>());
-            let store = PostgresStore::connect_in_schema(&url, "111.222", &name)
-                .await
-                .unwrap();
-            Some(Self { store, name })
-        }
-
-        /// Drops the schema (only reached when the test passed; a failed one keeps it).
-        pub(super) async fn drop(self) {
-            sqlx::query(&format!("DROP SCHEMA \"{}\" CASCADE", self.name))
-                .execute(self.store.pool())
-                .await
-                .unwrap();
-            self.store.close().await;
-        }
-    }
 }
