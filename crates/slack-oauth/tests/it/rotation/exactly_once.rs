@@ -361,3 +361,76 @@ async fn a_lease_held_past_the_bound_is_a_lease_timeout() {
     );
     assert_eq!(emulator.counters().refreshes_served, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_refresh_token_after_another_instance_won_is_a_success() {
+    let emulator = rotating_emulator().await;
+    let installation = rotating_installation(&emulator, "T1", "U1", long_ago());
+    let store = MemoryStore::new();
+    store.save(&installation).await.unwrap();
+    let bot = installation.to_bot().unwrap();
+    // Our refresh reaches Slack but is handled 2 s later...
+    emulator.inject("oauth.v2.access", Fault::Slow(Duration::from_secs(2)), 1);
+    let ours = tokio::spawn({
+        let rotation = rotation(&emulator, store.clone());
+        let bot = bot.clone();
+        async move { rotation.rotate_bot(&bot).await }
+    });
+    for _ in 0..1_000 {
+        if emulator.counters().calls.contains_key("oauth.v2.access") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // ...meanwhile an instance that takes no lease (an older deployment) redeems the same
+    // refresh token and saves the result.
+    let theirs = super::rotator(&emulator)
+        .perform_bot_token_rotation(&bot, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let update = TokenUpdate {
+        enterprise_id: None,
+        team_id: Some("T1".into()),
+        previous_refresh_token: bot.bot_refresh_token.clone().unwrap(),
+        token: slack_oauth::store::RotatedToken::Bot {
+            token: theirs.bot_token.clone(),
+        },
+        refresh_token: theirs.bot_refresh_token.clone().unwrap(),
+        expires_at: theirs.bot_token_expires_at.unwrap(),
+    };
+    assert!(store.update_rotated_token(&update).await.unwrap());
+    // Slack refuses our spent token; the store holds a newer one: that is the answer.
+    let fresh = ours.await.unwrap().unwrap();
+    assert_eq!(fresh.bot_token, theirs.bot_token);
+    assert_eq!(fresh.bot_refresh_token, theirs.bot_refresh_token);
+    let counters = emulator.counters();
+    assert_eq!(counters.refreshes_served, 1);
+    assert_eq!(counters.spent_refresh_token_reuse, 1, "ours was refused");
+}
+
+#[tokio::test]
+async fn an_org_wide_install_rotates_in_place_on_sqlite() {
+    let emulator = rotating_emulator().await;
+    let mut installation = rotating_installation(&emulator, "T1", "U1", long_ago());
+    installation.enterprise_id = Some("E1".into());
+    installation.team_id = None;
+    installation.is_enterprise_install = true;
+    let store = slack_oauth_test::sqlite::temporary().await;
+    store.save(&installation).await.unwrap();
+    let fresh = rotation(&emulator, store.clone())
+        .rotate_installation(&installation)
+        .await
+        .unwrap();
+    assert_ne!(fresh.bot_token, installation.bot_token);
+    assert_ne!(fresh.user_token, installation.user_token);
+    let stored = store
+        .find_installation(&InstallationQuery::org("E1").user("U1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.bot_token, fresh.bot_token);
+    assert_eq!(stored.user_token, fresh.user_token);
+    assert_eq!(stored.user_refresh_token, fresh.user_refresh_token);
+    assert_eq!(emulator.counters().refreshes_served, 2);
+}
