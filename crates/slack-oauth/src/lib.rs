@@ -20,6 +20,7 @@ pub mod clock;
 pub mod flow;
 pub mod ids;
 pub mod installation;
+pub mod rotation;
 pub mod secret;
 pub mod settings;
 pub mod signature;

@@ -9,3 +9,6 @@ mod api;
 
 // The install flow: router-level branches and end-to-end installs against the emulator.
 mod flow;
+
+// Token rotation: the rotator against the emulator, exactly-once rotation of stored tokens.
+mod rotation;

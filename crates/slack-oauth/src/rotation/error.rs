@@ -1,0 +1,184 @@
+//! `RotationError`: why a token refresh failed, keeping Slack's own error string.
+
+use std::fmt;
+
+use crate::api::ApiError;
+use crate::installation::Installation;
+use crate::store::StoreError;
+
+/// Which token of an installation a refresh is about.
+///
+/// ```
+/// use slack_oauth::rotation::TokenKind;
+/// assert_eq!(TokenKind::Bot.to_string(), "bot");
+/// assert_eq!(TokenKind::User.as_str(), "user");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// The bot token of a workspace or org.
+    Bot,
+    /// One installing user's token.
+    User,
+}
+
+impl TokenKind {
+    /// `bot` or `user`: the `token_type` Slack answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bot => "bot",
+            Self::User => "user",
+        }
+    }
+}
+
+impl fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A token rotation failed. Nothing is stored as rotated when this is returned, except the
+/// successful half of a [`Partial`](RotationError::Partial) rotation.
+///
+/// ```
+/// use slack_oauth::rotation::{RotationError, TokenKind};
+/// let error = RotationError::Slack { token: TokenKind::Bot, error: "invalid_refresh_token".into() };
+/// assert_eq!(error.slack_error(), Some("invalid_refresh_token"));
+/// assert_eq!(
+///     error.to_string(),
+///     "refreshing the bot token failed: invalid_refresh_token; the installation must be \
+///      reinstalled if the refresh token was revoked or spent"
+/// );
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RotationError {
+    /// Slack answered `ok: false`; `error` is Slack's string (`invalid_refresh_token`,
+    /// `invalid_client_id`, `token_rotation_not_enabled`, ...).
+    #[error("refreshing the {token} token failed: {error}; the installation must be reinstalled if the refresh token was revoked or spent")]
+    Slack {
+        /// Which token.
+        token: TokenKind,
+        /// Slack's `error` string.
+        error: String,
+    },
+    /// The call to `oauth.v2.access` failed without an answer from Slack (rate limited past the
+    /// retry bound, 5xx, timeout, network). Nothing was stored; retry later.
+    #[error("refreshing the {token} token failed: {source}")]
+    Api {
+        /// Which token.
+        token: TokenKind,
+        /// The client's error.
+        #[source]
+        source: ApiError,
+    },
+    /// Slack refreshed a token of another kind than asked (`token_type`), so the refresh token
+    /// is stored in the wrong field. Nothing was stored.
+    #[error("expected a {expected} token from oauth.v2.access, got token_type {}; check which field holds this refresh token", got.as_deref().unwrap_or("(none)"))]
+    TokenTypeMismatch {
+        /// The kind asked for.
+        expected: TokenKind,
+        /// The `token_type` Slack answered with.
+        got: Option<String>,
+    },
+    /// The stored token expires but has no refresh token to renew it with: reinstall the app.
+    #[error("the {token} token expires but no refresh token is stored for it; reinstall the app in this workspace")]
+    NoRefreshToken {
+        /// Which token.
+        token: TokenKind,
+    },
+    /// Slack's answer had no `access_token`. Nothing was stored.
+    #[error("oauth.v2.access answered a {token} refresh without access_token; nothing was stored")]
+    MissingAccessToken {
+        /// Which token.
+        token: TokenKind,
+    },
+    /// Slack's answer had no `refresh_token`. Nothing was stored.
+    #[error(
+        "oauth.v2.access answered a {token} refresh without refresh_token; nothing was stored"
+    )]
+    MissingRefreshToken {
+        /// Which token.
+        token: TokenKind,
+    },
+    /// Slack's answer had no `expires_in`, or a value that is not a positive number of seconds.
+    /// Nothing was stored.
+    #[error("oauth.v2.access answered a {token} refresh without a usable expires_in; nothing was stored")]
+    MissingExpiresIn {
+        /// Which token.
+        token: TokenKind,
+    },
+    /// The installation to rotate is not in the store (save it first, or it was deleted).
+    #[error(
+        "no stored {token} token for this installation; save the installation before rotating it"
+    )]
+    NotStored {
+        /// Which token.
+        token: TokenKind,
+    },
+    /// Reading from or writing to the store failed.
+    #[error("store error during token rotation: {0}")]
+    Store(#[from] StoreError),
+    /// Another holder kept the rotation lease past the wait bound and the token was not
+    /// refreshed meanwhile. Retry later; check for a stuck instance.
+    #[error("timed out waiting for the rotation lease {lease}; another instance holds it")]
+    LeaseTimeout {
+        /// The lease name (client id, org, team and user ids; no secret).
+        lease: String,
+    },
+    /// The rotation task stopped unexpectedly (it panicked or the runtime shut down).
+    #[error("the token rotation task stopped before finishing")]
+    Interrupted,
+    /// One token of the installation was rotated and the other failed. `installation` holds
+    /// the successful new token (already saved by [`Rotation`](super::Rotation)); `error` says
+    /// why the other failed.
+    #[error("one token was rotated but the other failed: {error}")]
+    Partial {
+        /// The installation with the token that was rotated.
+        installation: Box<Installation>,
+        /// Why the other token failed.
+        error: Box<RotationError>,
+    },
+}
+
+impl RotationError {
+    /// Slack's `error` string, when Slack answered `ok: false` (also inside
+    /// [`Partial`](RotationError::Partial)).
+    pub fn slack_error(&self) -> Option<&str> {
+        match self {
+            Self::Slack { error, .. } => Some(error),
+            Self::Api { source, .. } => source.slack_error(),
+            Self::Partial { error, .. } => error.slack_error(),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may succeed (rate limits, Slack or network trouble, a busy
+    /// store, a held lease).
+    ///
+    /// ```
+    /// use slack_oauth::rotation::{RotationError, TokenKind};
+    /// assert!(RotationError::LeaseTimeout { lease: "x".into() }.is_transient());
+    /// assert!(!RotationError::NoRefreshToken { token: TokenKind::User }.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Api { source, .. } => source.is_transient(),
+            Self::Slack { error, .. } => matches!(
+                error.as_str(),
+                "internal_error" | "fatal_error" | "service_unavailable" | "ratelimited"
+            ),
+            Self::Store(error) => error.is_transient(),
+            Self::LeaseTimeout { .. } | Self::Interrupted => true,
+            Self::Partial { error, .. } => error.is_transient(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn from_api(token: TokenKind, error: ApiError) -> Self {
+        match error {
+            ApiError::Slack { error, .. } => Self::Slack { token, error },
+            source => Self::Api { token, source },
+        }
+    }
+}

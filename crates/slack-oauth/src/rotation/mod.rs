@@ -1,0 +1,66 @@
+//! Token rotation: refresh expiring bot and user tokens, exactly once across instances.
+//!
+//! - [`TokenRotator`]: the refresh itself (`oauth.v2.access` with `grant_type=refresh_token`),
+//!   like slack_sdk's `TokenRotator` but strict: a wrong `token_type` or an incomplete answer
+//!   is an error, and bot and user tokens are refreshed concurrently without losing one when
+//!   the other fails.
+//! - [`Rotation`]: rotation of stored installations. Each token is refreshed at most once even
+//!   with many tasks and many processes asking at the same moment (an in-process single-flight,
+//!   a store lease, a re-read under the lease and a compare-and-swap save), and a refreshed
+//!   token is never dropped on the floor (the save is retried, and runs to completion even if
+//!   the caller gives up).
+//! - [`rotate_all`]: every expiring stored installation, as a stream of [`RotationEvent`]s, with
+//!   bounded concurrency and a budget of `oauth.v2.access` calls per minute.
+//!
+//! Refresh tokens are single use: redeeming one twice fails (after Slack's grace period) and
+//! can lock the installation out, which is why every refresh goes through [`Rotation`] in an
+//! app that stores its installations.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+mod batch;
+mod budget;
+mod coordinator;
+mod error;
+mod rotator;
+
+pub use batch::{rotate_all, BatchOptions, BatchSummary, InstallationIds, RotationEvent};
+pub use coordinator::Rotation;
+pub use error::{RotationError, TokenKind};
+pub use rotator::TokenRotator;
+
+/// Whether a token expiring at `expires_at` must be refreshed at `now` with a `window` of
+/// advance: `expires_at <= now + window`. A token without an expiry never is.
+///
+/// ```
+/// use std::time::Duration;
+/// use slack_oauth::rotation::needs_rotation;
+/// use time::OffsetDateTime;
+///
+/// let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+/// let window = Duration::from_secs(7_200);
+/// let at = |seconds| Some(now + time::Duration::seconds(seconds));
+/// assert!(needs_rotation(at(7_200), now, window)); // exactly at the window's edge
+/// assert!(!needs_rotation(at(7_201), now, window));
+/// assert!(needs_rotation(at(-60), now, window)); // already expired
+/// assert!(!needs_rotation(None, now, window)); // never expires
+/// ```
+pub fn needs_rotation(
+    expires_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+    window: Duration,
+) -> bool {
+    let Some(expires_at) = expires_at else {
+        return false;
+    };
+    // A window too large to represent covers every expiry.
+    match time::Duration::try_from(window)
+        .ok()
+        .and_then(|window| now.checked_add(window))
+    {
+        Some(deadline) => expires_at <= deadline,
+        None => true,
+    }
+}

@@ -1,0 +1,116 @@
+//! `rotate_all`: events, summary, the shared-bot dedupe, the budget, dry runs.
+
+use futures::StreamExt as _;
+use slack_emulator::Emulator;
+use slack_oauth::installation::Installation;
+use slack_oauth::rotation::{rotate_all, BatchOptions, Rotation, RotationEvent};
+use slack_oauth::secret::RefreshToken;
+use slack_oauth::store::{InstallationStore, MemoryStore};
+use time::OffsetDateTime;
+
+use super::{long_ago, rotating_emulator, rotating_installation, rotator};
+
+/// T1: U1 and U2 share the workspace's bot; T2: U3; T3: nothing due; T4: a bot-only install
+/// whose refresh token Slack refuses. Returns the store and the listed-due installations.
+async fn workspaces(emulator: &Emulator) -> MemoryStore {
+    let store = MemoryStore::new();
+    let u1 = rotating_installation(emulator, "T1", "U1", long_ago());
+    let other = rotating_installation(emulator, "T1", "U2", long_ago());
+    let mut u2 = u1.clone();
+    u2.user_id = "U2".into();
+    u2.user_token = other.user_token;
+    u2.user_refresh_token = other.user_refresh_token;
+    u2.installed_at += time::Duration::seconds(1);
+    let u3 = rotating_installation(emulator, "T2", "U3", long_ago());
+    let fresh = rotating_installation(
+        emulator,
+        "T3",
+        "U4",
+        OffsetDateTime::now_utc() + time::Duration::days(1),
+    );
+    let mut broken: Installation = rotating_installation(emulator, "T4", "U5", long_ago());
+    broken.bot_refresh_token = Some(RefreshToken::new("xoxe-1-revoked"));
+    broken.user_token = None;
+    broken.user_refresh_token = None;
+    broken.user_token_expires_at = None;
+    for installation in [&u1, &u2, &u3, &fresh, &broken] {
+        store.save(installation).await.unwrap();
+    }
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotates_every_due_installation_once_per_token() {
+    let emulator = rotating_emulator().await;
+    let store = workspaces(&emulator).await;
+    let options = BatchOptions {
+        concurrency: 2,
+        // 4 calls a second, bursts of 4: the 6 calls wait for the budget.
+        max_per_minute: 240,
+        ..BatchOptions::default()
+    };
+    let events: Vec<_> = rotate_all(Rotation::new(rotator(&emulator), store), options)
+        .collect()
+        .await;
+
+    assert!(
+        matches!(events[0], RotationEvent::Planned { total: 4 }),
+        "{events:?}"
+    );
+    let RotationEvent::Finished { summary } = events.last().unwrap() else {
+        panic!("the last event is Finished: {events:?}");
+    };
+    assert_eq!(summary.planned, 4);
+    assert_eq!(summary.rotated, 3);
+    assert_eq!(summary.bot_tokens, 2, "T1's shared bot once, T2's bot");
+    assert_eq!(summary.user_tokens, 3);
+    assert_eq!(summary.failed, 1);
+    assert_eq!(summary.not_needed, 0);
+    assert_eq!(events.len(), 6);
+    let failed: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            RotationEvent::Failed { ids, error } => Some((ids.clone().unwrap(), error.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0.team_id.as_ref().unwrap().as_str(), "T4");
+    assert_eq!(failed[0].1, "invalid_refresh_token");
+    let counters = emulator.counters();
+    assert_eq!(counters.refreshes_served, 5);
+    assert_eq!(counters.spent_refresh_token_reuse, 0);
+    assert!(counters.refresh_redemptions.values().all(|n| *n == 1));
+}
+
+#[tokio::test]
+async fn a_dry_run_refreshes_nothing() {
+    let emulator = rotating_emulator().await;
+    let store = workspaces(&emulator).await;
+    let options = BatchOptions {
+        dry_run: true,
+        ..BatchOptions::default()
+    };
+    let events: Vec<_> = rotate_all(Rotation::new(rotator(&emulator), store), options)
+        .collect()
+        .await;
+    let mut bots = 0;
+    let mut users = 0;
+    for event in &events {
+        if let RotationEvent::WouldRotate { bot, user, .. } = event {
+            bots += usize::from(*bot);
+            users += usize::from(*user);
+        }
+    }
+    assert_eq!(
+        (bots, users),
+        (3, 3),
+        "T1's bot counted once; T2's and T4's bots"
+    );
+    let RotationEvent::Finished { summary } = events.last().unwrap() else {
+        panic!("the last event is Finished: {events:?}");
+    };
+    assert_eq!(summary.would_rotate, 4);
+    assert_eq!(summary.rotated, 0);
+    assert_eq!(emulator.counters().calls.get("oauth.v2.access"), None);
+}

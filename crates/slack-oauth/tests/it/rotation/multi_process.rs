@@ -1,0 +1,158 @@
+//! Four processes rotate one stored installation at once (SQLite file, PostgreSQL): each token
+//! is refreshed exactly once.
+//!
+//! The workers are this test binary itself, run as
+//! `it --exact rotation::multi_process::worker --nocapture --include-ignored` with the
+//! `ROTATION_WORKER_*` variables set; without them the (ignored) worker test does nothing. Each
+//! worker prints one `ROTATION_RESULT <bot key> <user key>` line, the emulator's key (a hash) of
+//! the refresh tokens it ended up with.
+
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use slack_emulator::refresh_token_key;
+use slack_oauth::api::{Client, ClientCredentials};
+use slack_oauth::installation::Installation;
+use slack_oauth::rotation::{Rotation, TokenRotator};
+use slack_oauth::store::{AnyStore, InstallationQuery, InstallationStore};
+
+use super::{assert_refresh_tokens_live, long_ago, rotating_emulator, rotating_installation};
+use crate::support;
+
+const WORKERS: usize = 4;
+const WORKER_TEST: &str = "rotation::multi_process::worker";
+
+/// Runs `WORKERS` worker processes on the store at `store_url` (an `AnyStore` URL; for
+/// PostgreSQL, `schema` too) and checks the outcome.
+async fn four_processes_rotate_once(store: AnyStore, store_url: &str, schema: Option<&str>) {
+    let emulator = rotating_emulator().await;
+    let installation = rotating_installation(&emulator, "T1", "U1", long_ago());
+    store.save(&installation).await.unwrap();
+    let start_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(2);
+    let mut children = Vec::new();
+    for _ in 0..WORKERS {
+        let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--exact", WORKER_TEST, "--nocapture", "--include-ignored"])
+            .env("ROTATION_WORKER_STORE", store_url)
+            .env("ROTATION_WORKER_SCHEMA", schema.unwrap_or(""))
+            .env("ROTATION_WORKER_API", emulator.api_url())
+            .env(
+                "ROTATION_WORKER_INSTALLATION",
+                serde_json::to_string(&installation).unwrap(),
+            )
+            .env("ROTATION_WORKER_START_MS", start_at.as_millis().to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        children.push(command.spawn().unwrap());
+    }
+    let mut results = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "a worker failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let line = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("ROTATION_RESULT "))
+            .unwrap_or_else(|| panic!("no result line in:\n{stdout}"))
+            .to_owned();
+        results.push(line);
+    }
+    let counters = emulator.counters();
+    assert_eq!(counters.refreshes_served, 2, "one refresh per token");
+    assert_eq!(counters.spent_refresh_token_reuse, 0);
+    assert!(counters.refresh_redemptions.values().all(|n| *n == 1));
+    assert!(results.iter().all(|r| *r == results[0]), "{results:?}");
+    let stored = store
+        .find_installation(&InstallationQuery::for_installation(&installation))
+        .await
+        .unwrap()
+        .unwrap();
+    let keys = |i: &Installation| {
+        format!(
+            "{} {}",
+            refresh_token_key(i.bot_refresh_token.as_ref().unwrap().secret()),
+            refresh_token_key(i.user_refresh_token.as_ref().unwrap().secret())
+        )
+    };
+    assert_eq!(
+        results[0],
+        keys(&stored),
+        "every worker got the stored tokens"
+    );
+    assert_ne!(keys(&stored), keys(&installation));
+    assert_refresh_tokens_live(&emulator, &stored).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_rotate_once_sqlite() {
+    let path = slack_oauth_test::sqlite::temporary_path("rotation-processes");
+    let url = format!("sqlite://{}", path.display());
+    let store = AnyStore::connect(&url, support::CLIENT_ID).await.unwrap();
+    four_processes_rotate_once(store, &url, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_rotate_once_postgres() {
+    let Some(schema) = super::postgres::Schema::new().await else {
+        return;
+    };
+    let store = AnyStore::Postgres(schema.store.clone());
+    four_processes_rotate_once(store, &schema.url, Some(&schema.name)).await;
+    schema.drop().await;
+}
+
+/// The worker: acts only when run by [`four_processes_rotate_once`].
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a worker process of four_processes_rotate_once_*; does nothing on its own"]
+async fn worker() {
+    let Ok(store_url) = std::env::var("ROTATION_WORKER_STORE") else {
+        return;
+    };
+    let schema = std::env::var("ROTATION_WORKER_SCHEMA").unwrap();
+    let api = std::env::var("ROTATION_WORKER_API").unwrap();
+    let installation: Installation =
+        serde_json::from_str(&std::env::var("ROTATION_WORKER_INSTALLATION").unwrap()).unwrap();
+    let start_ms: u64 = std::env::var("ROTATION_WORKER_START_MS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let store = if schema.is_empty() {
+        AnyStore::connect(&store_url, support::CLIENT_ID)
+            .await
+            .unwrap()
+    } else {
+        AnyStore::Postgres(
+            slack_oauth::store::PostgresStore::connect_in_schema(
+                &store_url,
+                support::CLIENT_ID,
+                &schema,
+            )
+            .await
+            .unwrap(),
+        )
+    };
+    let client: Client = support::client_builder(&api).build().unwrap();
+    let rotator = TokenRotator::new(
+        client,
+        ClientCredentials::new(support::CLIENT_ID, support::CLIENT_SECRET),
+    );
+    let rotation = Rotation::new(rotator, store);
+    // Start together (as far as process start-up allows).
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let start = Duration::from_millis(start_ms);
+    if start > now {
+        tokio::time::sleep(start - now).await;
+    }
+    let fresh = rotation.rotate_installation(&installation).await.unwrap();
+    println!(
+        "ROTATION_RESULT {} {}",
+        refresh_token_key(fresh.bot_refresh_token.as_ref().unwrap().secret()),
+        refresh_token_key(fresh.user_refresh_token.as_ref().unwrap().secret())
+    );
+}
