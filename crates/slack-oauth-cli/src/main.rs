@@ -14,6 +14,7 @@ mod config;
 mod demo;
 mod emulate;
 mod installations;
+mod rotate;
 mod serve;
 mod shutdown;
 mod table;
@@ -40,6 +41,10 @@ enum Command {
     Installations(installations::InstallationsCommand),
     /// Run the local Slack emulator (OAuth authorize page and token methods).
     Emulate(emulate::EmulateArgs),
+    /// Refresh every stored bot and user token expiring soon (exit status 1 if any failed).
+    ///
+    /// Reads SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_API_URL and DATABASE_URL like serve.
+    Rotate(rotate::RotateArgs),
 }
 
 /// A usage or configuration error found by the binary itself: exit code 2.
@@ -73,6 +78,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::Installations(command) => installations::run(command).await,
         Command::Emulate(args) => emulate::run(args).await,
+        Command::Rotate(args) => rotate::run(args).await,
     }
 }
 

@@ -2,10 +2,12 @@
 //!
 //! - `basics`: `--help`, `--version`, usage and configuration errors (exit code 2).
 //! - `emulate`: the emulator as a process.
+//! - `rotate`: batch rotation against a spawned emulator on a SQLite file.
 //! - `serve`: a full install over HTTP against a spawned emulator, then `installations`, then
 //!   graceful shutdown.
 
 mod basics;
 mod emulate;
+mod rotate;
 mod serve;
 mod support;
