@@ -9,3 +9,6 @@ mod api;
 
 // The install flow: router-level branches and end-to-end installs against the emulator.
 mod flow;
+
+// Per-request authorize: resolution rules, token refresh through a fake refresher, lifecycle.
+mod authorize;
