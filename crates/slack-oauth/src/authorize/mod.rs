@@ -22,12 +22,16 @@
 //! stored (an expiring one with a warning).
 
 mod authorizer;
+mod cache;
 mod error;
 pub mod lifecycle;
 mod refresher;
 mod request;
 
 pub use authorizer::{Authorizer, UserTokenResolution, DEFAULT_REFRESH_WINDOW};
+pub use cache::{
+    CachedStore, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL,
+};
 pub use error::AuthorizeError;
 pub use refresher::{NoRefresher, RefreshError, TokenRefresher};
 pub use request::{AuthorizeRequest, AuthorizeResult};

@@ -248,3 +248,27 @@ on_both_stores! {
     boundary => window_boundary;
     bot_refresh => bot_only_refreshes_the_bot_once;
 }
+
+/// The same scenarios through the cache wrapper: the refresher's in-place writes go through it
+/// and invalidate, so the second authorize sees the refreshed tokens.
+mod cached {
+    use slack_oauth::authorize::CachedStore;
+
+    #[tokio::test]
+    async fn w2_and_w3_on_cached_sqlite() {
+        let store = CachedStore::new(slack_oauth_test::sqlite::temporary().await);
+        super::other_user_refreshes_each_token_once(store.clone()).await;
+        let store = CachedStore::new(slack_oauth_test::sqlite::temporary().await);
+        super::other_users_request_keeps_installers_user_token(store).await;
+    }
+
+    #[tokio::test]
+    async fn w2_on_cached_memory() {
+        let store = CachedStore::new(slack_oauth::store::MemoryStore::new());
+        super::userless_request_refreshes_bot_once(store.clone()).await;
+        super::installer_refreshes_both_in_one_call(CachedStore::new(
+            slack_oauth::store::MemoryStore::new(),
+        ))
+        .await;
+    }
+}
