@@ -24,6 +24,7 @@
 mod authorizer;
 mod cache;
 mod error;
+mod incoming;
 pub mod lifecycle;
 mod refresher;
 mod request;
@@ -33,5 +34,6 @@ pub use cache::{
     CachedStore, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, DEFAULT_NEGATIVE_CACHE_TTL,
 };
 pub use error::AuthorizeError;
+pub use incoming::{Incoming, IncomingError};
 pub use refresher::{NoRefresher, RefreshError, TokenRefresher};
 pub use request::{AuthorizeRequest, AuthorizeResult};
