@@ -1,31 +1,4 @@
 //! `CachedStore`: an installation store wrapper that caches lookups for authorize.
-//!
-//! Authorize reads the same few rows for every request of a workspace; [`CachedStore`] keeps them
-//! in memory for a short time:
-//!
-//! - found installations and bots are kept for the TTL (default 60 s), **capped at the token's
-//!   `expires_at - refresh window`**, so an expiring token is never served from the cache (it is
-//!   read again and refreshed);
-//! - "not found" is kept only briefly (default 3 s), so a fresh install is seen almost at once
-//!   even when it was saved by another process;
-//! - every `save`, `save_bot`, delete and `update_rotated_token` made **through this wrapper**
-//!   drops every cached entry of that workspace or org (with and without user: no stale no-user
-//!   key, unlike Bolt's W16). Pass the same `CachedStore` to the OAuth flow, the token rotation
-//!   and the authorizer so that they all invalidate it;
-//! - the cache is bounded ([`capacity`](CachedStore::capacity) workspaces).
-//!
-//! Writes from other processes are seen after at most the TTL. A token another instance
-//! refreshed stays valid until its own expiry, which the cap keeps ahead of the cache.
-//!
-//! ```
-//! use std::time::Duration;
-//! use slack_oauth::authorize::{Authorizer, CachedStore};
-//! use slack_oauth::store::MemoryStore;
-//!
-//! let store = CachedStore::new(MemoryStore::new()).ttl(Duration::from_secs(30));
-//! let authorizer = Authorizer::new(store.clone()); // give `store` to the OAuth flow too
-//! # let _ = authorizer;
-//! ```
 
 use std::collections::HashMap;
 use std::fmt;
@@ -52,8 +25,35 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 /// org-wide installs.
 type Scope = (Option<EnterpriseId>, Option<TeamId>);
 
-/// An [`InstallationStore`] that caches `find_installation` and `find_bot` (see the
-/// [module docs](self)). Clones share the cache.
+/// An [`InstallationStore`] that caches `find_installation` and `find_bot`. Clones share the
+/// cache.
+///
+/// Authorize reads the same few rows for every request of a workspace; [`CachedStore`] keeps them
+/// in memory for a short time:
+///
+/// - found installations and bots are kept for the TTL (default 60 s), **capped at the token's
+///   `expires_at - refresh window`**, so an expiring token is never served from the cache (it is
+///   read again and refreshed);
+/// - "not found" is kept only briefly (default 3 s), so a fresh install is seen almost at once
+///   even when it was saved by another process;
+/// - every `save`, `save_bot`, delete and `update_rotated_token` made **through this wrapper**
+///   drops every cached entry of that workspace or org (with and without user: no stale no-user
+///   key, unlike Bolt's W16). Pass the same `CachedStore` to the OAuth flow, the token rotation
+///   and the authorizer so that they all invalidate it;
+/// - the cache is bounded ([`capacity`](CachedStore::capacity) workspaces).
+///
+/// Writes from other processes are seen after at most the TTL. A token another instance
+/// refreshed stays valid until its own expiry, which the cap keeps ahead of the cache.
+///
+/// ```
+/// use std::time::Duration;
+/// use slack_oauth::authorize::{Authorizer, CachedStore};
+/// use slack_oauth::store::MemoryStore;
+///
+/// let store = CachedStore::new(MemoryStore::new()).ttl(Duration::from_secs(30));
+/// let authorizer = Authorizer::new(store.clone()); // give `store` to the OAuth flow too
+/// # let _ = authorizer;
+/// ```
 pub struct CachedStore<S> {
     inner: S,
     cache: Arc<Cache>,

@@ -25,6 +25,8 @@ mod authorizer;
 mod cache;
 mod error;
 mod incoming;
+#[cfg(feature = "axum")]
+mod layer;
 pub mod lifecycle;
 mod refresher;
 mod request;
@@ -35,5 +37,7 @@ pub use cache::{
 };
 pub use error::AuthorizeError;
 pub use incoming::{Incoming, IncomingError};
+#[cfg(feature = "axum")]
+pub use layer::{Authorize, AuthorizeLayer, Authorized, REINSTALL_MESSAGE};
 pub use refresher::{NoRefresher, RefreshError, TokenRefresher};
 pub use request::{AuthorizeRequest, AuthorizeResult};

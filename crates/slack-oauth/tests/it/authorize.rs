@@ -5,10 +5,13 @@
 //! - `refresh`: expiring tokens through a counting fake `TokenRefresher`: W2 (one refresh per
 //!   token per authorize), W3 (the installer's user token survives), revoked vs transient
 //!   failures, no refresher configured;
-//! - `lifecycle`: `app_uninstalled` and `tokens_revoked`, org-wide included.
+//! - `lifecycle`: `app_uninstalled` and `tokens_revoked`, org-wide included;
+//! - `layer`: `AuthorizeLayer` behind `VerifySignatureLayer` with signed requests.
 
 mod fakes;
 
+#[cfg(feature = "axum")]
+mod layer;
 mod lifecycle;
 mod refresh;
 mod resolution;
