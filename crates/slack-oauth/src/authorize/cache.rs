@@ -12,7 +12,8 @@ use super::DEFAULT_REFRESH_WINDOW;
 use crate::clock::{Clock, SystemClock};
 use crate::ids::{EnterpriseId, TeamId, UserId};
 use crate::installation::{Bot, Installation};
-use crate::store::{InstallationQuery, InstallationStore, StoreError, TokenUpdate};
+use crate::secret::StateValue;
+use crate::store::{InstallationQuery, InstallationStore, StateStore, StoreError, TokenUpdate};
 
 /// Default time a found installation or bot is cached.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -392,6 +393,22 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.inner.release_lease(name, holder).await
+    }
+}
+
+/// States are not cached: the wrapper passes them through, so one `CachedStore` can serve the
+/// whole OAuth flow.
+impl<S: StateStore> StateStore for CachedStore<S> {
+    async fn issue(&self, expires_at: OffsetDateTime) -> Result<StateValue, StoreError> {
+        self.inner.issue(expires_at).await
+    }
+
+    async fn consume(&self, state: &StateValue, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.inner.consume(state, now).await
+    }
+
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.inner.purge_expired(now).await
     }
 }
 
