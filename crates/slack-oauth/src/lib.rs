@@ -14,6 +14,7 @@
 //! | `axum` | yes | `axum` routes and layers |
 
 pub mod api;
+pub mod authorize;
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod clock;

@@ -12,3 +12,6 @@ mod flow;
 
 // Token rotation: the rotator against the emulator, exactly-once rotation of stored tokens.
 mod rotation;
+
+// Per-request authorize: resolution rules, token refresh through a fake refresher, lifecycle.
+mod authorize;
