@@ -86,3 +86,49 @@ impl TokenRefresher for NoRefresher {
         match *self {}
     }
 }
+
+/// The real refresher: [`Rotation`](crate::rotation::Rotation)'s exactly-once path (in-process
+/// single-flight, a store lease across instances, a compare-and-swap save).
+///
+/// Slack's permanent refusals (`invalid_refresh_token` with no newer token stored,
+/// `token_revoked`, ...) become [`RefreshError::ReinstallNeeded`]; everything that may pass
+/// (network, rate limits, a busy store, a held lease) becomes [`RefreshError::Failed`].
+///
+/// ```
+/// use slack_oauth::api::{Client, ClientCredentials};
+/// use slack_oauth::authorize::Authorizer;
+/// use slack_oauth::rotation::{Rotation, TokenRotator};
+/// use slack_oauth::store::MemoryStore;
+///
+/// let store = MemoryStore::new();
+/// let rotator = TokenRotator::new(Client::new()?, ClientCredentials::new("111.222", "secret"));
+/// let authorizer = Authorizer::new(store.clone()).refresher(Rotation::new(rotator, store));
+/// # let _ = authorizer;
+/// # Ok::<(), slack_oauth::api::ApiError>(())
+/// ```
+impl<S> TokenRefresher for crate::rotation::Rotation<S>
+where
+    S: crate::store::InstallationStore + Clone + 'static,
+{
+    async fn refresh_installation(
+        &self,
+        installation: &Installation,
+    ) -> Result<Installation, RefreshError> {
+        self.rotate_installation(installation)
+            .await
+            .map_err(refresh_error)
+    }
+
+    async fn refresh_bot(&self, bot: &Bot) -> Result<Bot, RefreshError> {
+        self.rotate_bot(bot).await.map_err(refresh_error)
+    }
+}
+
+fn refresh_error(error: crate::rotation::RotationError) -> RefreshError {
+    match error.slack_error() {
+        Some(reason) if !error.is_transient() => RefreshError::ReinstallNeeded {
+            reason: reason.to_owned(),
+        },
+        _ => RefreshError::Failed(Box::new(error)),
+    }
+}

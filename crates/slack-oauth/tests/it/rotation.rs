@@ -13,6 +13,9 @@ mod batch;
 // Four processes on one SQLite file, and on PostgreSQL: still one refresh per token.
 mod multi_process;
 
+// Lazy rotation through `Authorizer` with `Rotation` as its refresher.
+mod authorize;
+
 use slack_emulator::{Emulator, Grant};
 use slack_oauth::installation::{Installation, Scopes};
 use slack_oauth::rotation::TokenRotator;
