@@ -89,7 +89,10 @@ fn banner(base: &str, emulator: &str, database_url: &str, client_id: &str) -> St
          \x20    installation, then shows \"Thank you!\". Cancel: a failure page.\n\
          \x20 4. See what was stored (in another terminal):\n\
          \n\
-         \x20    SLACK_CLIENT_ID={client_id} DATABASE_URL={database_url} slack-oauth installations list\n\
+         \x20    DATABASE_URL={database_url} slack-oauth installations list\n\
+         \n\
+         \x20    (this run's app is client id {client_id}; add SLACK_CLIENT_ID={client_id} to\n\
+         \x20    see only its installations when the file holds earlier runs too)\n\
          \n\
          Press Ctrl-C to stop.\n"
     )
@@ -108,8 +111,7 @@ mod tests {
             "1.2",
         );
         assert!(text.contains("Open  http://127.0.0.1:5/slack/install"));
-        assert!(text.contains(
-            "SLACK_CLIENT_ID=1.2 DATABASE_URL=sqlite://d.db slack-oauth installations list"
-        ));
+        assert!(text.contains("DATABASE_URL=sqlite://d.db slack-oauth installations list"));
+        assert!(text.contains("SLACK_CLIENT_ID=1.2"));
     }
 }

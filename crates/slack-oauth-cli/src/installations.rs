@@ -1,7 +1,8 @@
 //! `slack-oauth installations list | show | delete`: read and delete stored installations.
 //!
-//! Stores keep installations per app, so these commands need the app's client id
-//! (`SLACK_CLIENT_ID` or `--client-id`); `slack-oauth demo` prints the one it uses.
+//! Stores keep installations per app (client id). With `--client-id` or `SLACK_CLIENT_ID` the
+//! commands look at that app only; without, `list` shows every app's installations and `show` /
+//! `delete` work when the store holds a single app (as after `slack-oauth demo`).
 
 use std::process::ExitCode;
 
@@ -46,7 +47,7 @@ pub(crate) enum InstallationsCommand {
 /// The store and the app.
 #[derive(Debug, Args)]
 pub(crate) struct CommonArgs {
-    /// The app whose installations to read [env: SLACK_CLIENT_ID]
+    /// The app whose installations to read [env: SLACK_CLIENT_ID; default: every app in the store]
     #[arg(long)]
     client_id: Option<String>,
     #[command(flatten)]
@@ -117,19 +118,34 @@ impl TargetArgs {
 }
 
 impl CommonArgs {
-    async fn store(&self) -> anyhow::Result<AnyStore> {
-        let client_id = self
+    /// The given client id, else every client id the store holds.
+    async fn client_ids(&self) -> anyhow::Result<Vec<String>> {
+        match self
             .client_id
             .clone()
             .or_else(|| config::env_nonempty("SLACK_CLIENT_ID"))
-            .ok_or_else(|| {
-                UsageError(
-                    "SLACK_CLIENT_ID is not set; installations are stored per app, so pass \
-                     --client-id or set SLACK_CLIENT_ID (slack-oauth demo prints the one it uses)"
-                        .to_owned(),
-                )
-            })?;
-        config::connect_store(&self.store.url(), &client_id).await
+        {
+            Some(client_id) => Ok(vec![client_id]),
+            None => crate::apps::client_ids(&self.store.url()).await,
+        }
+    }
+
+    /// The store for the one app `show` and `delete` are about.
+    async fn store_for_one_app(&self) -> anyhow::Result<AnyStore> {
+        let ids = self.client_ids().await?;
+        match ids.as_slice() {
+            [client_id] => config::connect_store(&self.store.url(), client_id).await,
+            [] => Err(anyhow::anyhow!(
+                "no installations in {}",
+                config::redact_url(&self.store.url())
+            )),
+            several => Err(UsageError(format!(
+                "the store holds installations of several apps ({}): pass --client-id or set \
+                 SLACK_CLIENT_ID",
+                several.join(", ")
+            ))
+            .into()),
+        }
     }
 }
 
@@ -137,11 +153,15 @@ impl CommonArgs {
 pub(crate) async fn run(command: InstallationsCommand) -> anyhow::Result<ExitCode> {
     match command {
         InstallationsCommand::List { common, output } => {
-            let store = common.store().await?;
-            let installations = store
-                .list_installations()
-                .await
-                .context("cannot list installations")?;
+            let mut installations = Vec::new();
+            for client_id in common.client_ids().await? {
+                let store = config::connect_store(&common.store.url(), &client_id).await?;
+                let listed = store
+                    .list_installations()
+                    .await
+                    .with_context(|| format!("cannot list the installations of {client_id}"))?;
+                installations.extend(listed.into_iter().map(|i| (client_id.clone(), i)));
+            }
             print_list(&installations, &output)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -151,7 +171,7 @@ pub(crate) async fn run(command: InstallationsCommand) -> anyhow::Result<ExitCod
             output,
         } => {
             let query = target.query()?;
-            let store = common.store().await?;
+            let store = common.store_for_one_app().await?;
             let found = store
                 .find_installation(&query)
                 .await
@@ -164,7 +184,7 @@ pub(crate) async fn run(command: InstallationsCommand) -> anyhow::Result<ExitCod
         }
         InstallationsCommand::Delete { common, target } => {
             let query = target.query()?;
-            let store = common.store().await?;
+            let store = common.store_for_one_app().await?;
             if store
                 .find_installation(&query)
                 .await
@@ -222,11 +242,11 @@ pub(crate) fn to_dict(
     Ok(serde_json::Value::Object(dict))
 }
 
-fn print_list(installations: &[Installation], output: &OutputArgs) -> anyhow::Result<()> {
+fn print_list(installations: &[(String, Installation)], output: &OutputArgs) -> anyhow::Result<()> {
     if output.json {
         let items = installations
             .iter()
-            .map(|i| to_dict(i, output.show_tokens))
+            .map(|(_, i)| to_dict(i, output.show_tokens))
             .collect::<anyhow::Result<Vec<_>>>()?;
         crate::announce(&serde_json::to_string_pretty(&items)?);
         return Ok(());
@@ -237,8 +257,9 @@ fn print_list(installations: &[Installation], output: &OutputArgs) -> anyhow::Re
     }
     let rows: Vec<Vec<String>> = installations
         .iter()
-        .map(|i| {
+        .map(|(client_id, i)| {
             vec![
+                client_id.clone(),
                 opt(i.team_id.as_ref()),
                 opt(i.enterprise_id.as_ref()),
                 i.user_id.to_string(),
@@ -251,6 +272,7 @@ fn print_list(installations: &[Installation], output: &OutputArgs) -> anyhow::Re
         })
         .collect();
     let header = [
+        "CLIENT ID",
         "TEAM",
         "ENTERPRISE",
         "USER",

@@ -66,12 +66,19 @@ fn unknown_flags_are_usage_errors() {
 }
 
 #[test]
-fn installations_without_a_client_id_exit_2() {
+fn installations_of_an_empty_store_are_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("empty.db").display());
     let output = run(command()
         .args(["installations", "list"])
-        .env("DATABASE_URL", "memory://"));
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("SLACK_CLIENT_ID"));
+        .env("DATABASE_URL", &url));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "no installations");
+    let output = run(command()
+        .args(["installations", "show", "--team", "T1"])
+        .env("DATABASE_URL", &url));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no installations in sqlite://"));
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! Integration tests of the `slack-oauth` binary, spawned as a process.
 //!
 //! - `basics`: `--help`, `--version`, usage and configuration errors (exit code 2).
+//! - `demo`: the demo's install URL, through the approve page, then `installations list`.
 //! - `emulate`: the emulator as a process.
 //! - `rotate`: batch rotation against a spawned emulator on a SQLite file.
 //! - `serve`: a full install over HTTP against a spawned emulator, then `installations`, then
 //!   graceful shutdown.
 
 mod basics;
+mod demo;
 mod emulate;
 mod rotate;
 mod serve;

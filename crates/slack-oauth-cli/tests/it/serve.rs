@@ -121,6 +121,14 @@ async fn full_install_then_installations_commands_then_sigterm() {
     assert_eq!(items[0]["bot_token"], "xoxb-…(redacted)");
     assert!(items[0].get("custom_values").is_none());
 
+    // Without SLACK_CLIENT_ID, list finds every app in the store (here, one).
+    let any_app = run(command()
+        .args(["installations", "list", "--json"])
+        .env("DATABASE_URL", &database_url));
+    assert!(any_app.status.success(), "{}", stderr(&any_app));
+    let any_app: serde_json::Value = serde_json::from_str(&stdout(&any_app)).unwrap();
+    assert_eq!(any_app, list);
+
     // --show-tokens prints the real token.
     let shown = installations(&database_url, &["list", "--json", "--show-tokens"]);
     let list: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
@@ -133,7 +141,8 @@ async fn full_install_then_installations_commands_then_sigterm() {
     // The human table never shows a token.
     let table = installations(&database_url, &["list"]);
     let text = stdout(&table);
-    assert!(text.starts_with("TEAM"), "{text}");
+    assert!(text.starts_with("CLIENT ID"), "{text}");
+    assert!(text.contains(CLIENT_ID), "{text}");
     assert!(text.contains("T0EMULATOR"), "{text}");
     assert!(!text.contains(token), "{text}");
 

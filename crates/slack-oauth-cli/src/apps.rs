@@ -1,0 +1,44 @@
+//! Which apps (client ids) a store holds installations for, so that `installations` works
+//! without `SLACK_CLIENT_ID`.
+
+use anyhow::Context as _;
+use slack_oauth::store::AnyStore;
+
+use crate::config;
+
+const QUERY: &str = "SELECT client_id FROM slack_installations \
+     UNION SELECT client_id FROM slack_bots ORDER BY 1";
+
+/// The client ids with installations or bots in the store at `url`, sorted. Empty for an
+/// in-memory store (a new, empty process-local store).
+pub(crate) async fn client_ids(url: &str) -> anyhow::Result<Vec<String>> {
+    // The client id does not matter for this query; the store is only opened to reach its pool.
+    let store = config::connect_store(url, "").await?;
+    let ids: Vec<String> = match &store {
+        AnyStore::Sqlite(store) => sqlx::query_scalar(QUERY).fetch_all(store.pool()).await,
+        AnyStore::Postgres(store) => sqlx::query_scalar(QUERY).fetch_all(store.pool()).await,
+        _ => Ok(Vec::new()),
+    }
+    .context("cannot list the apps in the store")?;
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use slack_oauth::installation::Installation;
+    use slack_oauth::store::InstallationStore as _;
+
+    #[tokio::test]
+    async fn client_ids_come_from_both_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("apps.db").display());
+        assert!(super::client_ids(&url).await.unwrap().is_empty());
+        for client_id in ["2.2", "1.1", "2.2"] {
+            let store = crate::config::connect_store(&url, client_id).await.unwrap();
+            let mut installation = Installation::new("U1", time::OffsetDateTime::UNIX_EPOCH);
+            installation.team_id = Some("T1".into());
+            store.save(&installation).await.unwrap();
+        }
+        assert_eq!(super::client_ids(&url).await.unwrap(), ["1.1", "2.2"]);
+    }
+}
