@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rand::Rng as _;
 
+use super::current::{jitter, Current};
 use super::rotator::{apply_bot, Refreshed};
 use super::{RotationError, TokenKind, TokenRotator};
 use crate::installation::{Bot, Installation};
@@ -23,9 +24,11 @@ const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(5);
 /// 1. a cheap check of the given installation (nothing due: returned as is);
 /// 2. an in-process single-flight: concurrent callers for the same token wait for the first,
 ///    then re-read the store;
-/// 3. a store lease (`try_acquire_lease`) named after the client id, org, team and user, with
-///    a random holder id per `Rotation` (clones share it), waited for with backoff for up to
-///    the lease TTL plus a margin ([`RotationError::LeaseTimeout`]);
+/// 3. a store lease (`try_acquire_lease`) named `rotation:<client id>:<org>:<team>:bot` or
+///    `rotation:<client id>:<org>:<team>:user:<user id>` (`-` for a missing id; no team for
+///    org-wide installs), with a random holder id per `Rotation` (clones share it), waited for
+///    with backoff for up to the lease TTL plus 5 s ([`RotationError::LeaseTimeout`]), and
+///    extended while a save is retried;
 /// 4. under the lease, a re-read: only a token still due is refreshed, with the stored
 ///    refresh token;
 /// 5. a compare-and-swap save on the old refresh token, retried on transient store errors for
@@ -292,8 +295,12 @@ where
             Arc::clone(flights.entry(key.clone()).or_default())
         };
         let result = {
-            let _guard = flight.lock().await;
-            self.rotate_token_alone(&target, &key).await
+            // A follower (the mutex was taken) re-reads first: the leader may have rotated.
+            let (_guard, followed) = match flight.try_lock() {
+                Ok(guard) => (guard, false),
+                Err(_) => (flight.lock().await, true),
+            };
+            self.rotate_token_alone(&target, &key, followed).await
         };
         let mut flights = self
             .shared
@@ -312,17 +319,19 @@ where
         &self,
         target: &Target,
         lease: &str,
+        followed: bool,
     ) -> Result<Current, RotationError> {
-        // A follower of the single-flight, or a latecomer: the token may be fresh already.
-        let stored = self.read(target).await?;
-        if !self.rotator.due(stored.expires_at(), self.minutes) {
-            return Ok(stored);
+        if followed {
+            let stored = self.read(target).await?;
+            if !self.rotator.due(stored.expires_at(), self.minutes) {
+                return Ok(stored);
+            }
         }
         if !self.acquire(target, lease).await? {
             // Refreshed by another holder while we waited.
             return self.read(target).await;
         }
-        let result = self.refresh_and_save(target).await;
+        let result = self.refresh_and_save(target, lease).await;
         if let Err(error) = self.store.release_lease(lease, &self.shared.holder).await {
             tracing::warn!(%lease, %error, "could not release the rotation lease; it expires on its own");
         }
@@ -331,17 +340,11 @@ where
 
     /// Waits for the lease. `Ok(false)` when the token got refreshed meanwhile.
     async fn acquire(&self, target: &Target, lease: &str) -> Result<bool, RotationError> {
-        let bound = self.lease_ttl + LEASE_WAIT_MARGIN;
+        let bound = self.lease_ttl.saturating_add(LEASE_WAIT_MARGIN);
         let started = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(20);
         loop {
-            let now = self.rotator.now();
-            let until = now + self.lease_ttl;
-            if self
-                .store
-                .try_acquire_lease(lease, &self.shared.holder, now, until)
-                .await?
-            {
+            if self.take_lease(lease).await? {
                 return Ok(true);
             }
             let stored = self.read(target).await?;
@@ -359,7 +362,27 @@ where
     }
 
     /// Steps 4-5, holding the lease.
-    async fn refresh_and_save(&self, target: &Target) -> Result<Current, RotationError> {
+    /// Takes (or, already holding it, extends) the lease for the lease TTL from now.
+    async fn take_lease(&self, lease: &str) -> Result<bool, RotationError> {
+        let now = self.rotator.now();
+        let until = time::Duration::try_from(self.lease_ttl)
+            .ok()
+            .and_then(|ttl| now.checked_add(ttl))
+            .unwrap_or(time::OffsetDateTime::new_utc(
+                time::Date::MAX,
+                time::Time::MIDNIGHT,
+            ));
+        Ok(self
+            .store
+            .try_acquire_lease(lease, &self.shared.holder, now, until)
+            .await?)
+    }
+
+    async fn refresh_and_save(
+        &self,
+        target: &Target,
+        lease: &str,
+    ) -> Result<Current, RotationError> {
         let stored = self.read(target).await?;
         if !self.rotator.due(stored.expires_at(), self.minutes) {
             return Ok(stored);
@@ -391,6 +414,9 @@ where
                 Err(error) if error.is_transient() && started.elapsed() < self.save_retry_for => {
                     tracing::warn!(%error, token = %target.kind, "saving a rotated token failed; retrying");
                     tokio::time::sleep(jitter(backoff)).await;
+                    // Keep the lease while retrying, so that no other instance redeems the
+                    // spent refresh token meanwhile (best effort: the store may be down).
+                    let _ = self.take_lease(lease).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
                 Err(error) => {
@@ -477,53 +503,4 @@ where
         }
         name
     }
-}
-
-/// The current value of one token.
-#[derive(Debug)]
-enum Current {
-    Bot(Box<Bot>),
-    User {
-        token: UserToken,
-        refresh_token: RefreshToken,
-        expires_at: Option<time::OffsetDateTime>,
-    },
-}
-
-impl Current {
-    fn expires_at(&self) -> Option<time::OffsetDateTime> {
-        match self {
-            Self::Bot(bot) => bot.bot_token_expires_at,
-            Self::User { expires_at, .. } => *expires_at,
-        }
-    }
-
-    fn refresh_token(&self) -> Option<&RefreshToken> {
-        match self {
-            Self::Bot(bot) => bot.bot_refresh_token.as_ref(),
-            Self::User { refresh_token, .. } => Some(refresh_token),
-        }
-    }
-
-    fn from_refresh(stored: Self, refreshed: Refreshed) -> Self {
-        match stored {
-            Self::Bot(mut bot) => {
-                bot.bot_token = BotToken::new(refreshed.access_token);
-                bot.bot_refresh_token = Some(refreshed.refresh_token);
-                bot.bot_token_expires_at = Some(refreshed.expires_at);
-                Self::Bot(bot)
-            }
-            Self::User { .. } => Self::User {
-                token: UserToken::new(refreshed.access_token),
-                refresh_token: refreshed.refresh_token,
-                expires_at: Some(refreshed.expires_at),
-            },
-        }
-    }
-}
-
-/// `base` plus up to 50% random extra, so that waiters do not retry in lockstep.
-fn jitter(base: Duration) -> Duration {
-    let extra = rand::thread_rng().gen_range(0..=base.as_millis() as u64 / 2);
-    base + Duration::from_millis(extra)
 }

@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 mod batch;
 mod budget;
 mod coordinator;
+mod current;
 mod error;
 mod rotator;
 

@@ -434,3 +434,15 @@ async fn an_org_wide_install_rotates_in_place_on_sqlite() {
     assert_eq!(stored.user_refresh_token, fresh.user_refresh_token);
     assert_eq!(emulator.counters().refreshes_served, 2);
 }
+
+#[tokio::test]
+async fn debug_output_shows_no_secret() {
+    let emulator = rotating_emulator().await;
+    let installation = rotating_installation(&emulator, "T1", "U1", long_ago());
+    let rotation = rotation(&emulator, MemoryStore::new());
+    let shown = format!("{rotation:?} {:?}", rotation.rotator());
+    let bot_refresh = installation.bot_refresh_token.as_ref().unwrap().secret();
+    for secret in [crate::support::CLIENT_SECRET, bot_refresh] {
+        assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+    }
+}

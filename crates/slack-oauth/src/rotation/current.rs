@@ -1,0 +1,58 @@
+//! `Current`: the stored value of one token being rotated, and small helpers of the coordinator.
+
+use std::time::Duration;
+
+use rand::Rng as _;
+
+use super::rotator::Refreshed;
+use crate::installation::Bot;
+use crate::secret::{BotToken, RefreshToken, UserToken};
+
+/// The current value of one token.
+#[derive(Debug)]
+pub(super) enum Current {
+    Bot(Box<Bot>),
+    User {
+        token: UserToken,
+        refresh_token: RefreshToken,
+        expires_at: Option<time::OffsetDateTime>,
+    },
+}
+
+impl Current {
+    pub(super) fn expires_at(&self) -> Option<time::OffsetDateTime> {
+        match self {
+            Self::Bot(bot) => bot.bot_token_expires_at,
+            Self::User { expires_at, .. } => *expires_at,
+        }
+    }
+
+    pub(super) fn refresh_token(&self) -> Option<&RefreshToken> {
+        match self {
+            Self::Bot(bot) => bot.bot_refresh_token.as_ref(),
+            Self::User { refresh_token, .. } => Some(refresh_token),
+        }
+    }
+
+    pub(super) fn from_refresh(stored: Self, refreshed: Refreshed) -> Self {
+        match stored {
+            Self::Bot(mut bot) => {
+                bot.bot_token = BotToken::new(refreshed.access_token);
+                bot.bot_refresh_token = Some(refreshed.refresh_token);
+                bot.bot_token_expires_at = Some(refreshed.expires_at);
+                Self::Bot(bot)
+            }
+            Self::User { .. } => Self::User {
+                token: UserToken::new(refreshed.access_token),
+                refresh_token: refreshed.refresh_token,
+                expires_at: Some(refreshed.expires_at),
+            },
+        }
+    }
+}
+
+/// `base` plus up to 50% random extra, so that waiters do not retry in lockstep.
+pub(super) fn jitter(base: Duration) -> Duration {
+    let extra = rand::thread_rng().gen_range(0..=base.as_millis() as u64 / 2);
+    base + Duration::from_millis(extra)
+}
