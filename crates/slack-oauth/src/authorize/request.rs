@@ -140,3 +140,50 @@ impl AuthorizeResult {
             .or_else(|| self.user_token.as_ref().map(UserToken::secret))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_token() {
+        let result = AuthorizeResult {
+            enterprise_id: None,
+            team_id: Some("T1".into()),
+            is_enterprise_install: false,
+            bot_token: Some(BotToken::new("xoxb-1-BOTSECRET")),
+            bot_id: None,
+            bot_user_id: None,
+            bot_scopes: Scopes::default(),
+            user_id: Some("U1".into()),
+            user_token: Some(UserToken::new("xoxp-1-USERSECRET")),
+            user_scopes: Scopes::default(),
+        };
+        let shown = format!("{result:?}");
+        assert!(
+            !shown.contains("BOTSECRET") && !shown.contains("USERSECRET"),
+            "{shown}"
+        );
+        assert!(shown.contains("T1"), "{shown}");
+        assert_eq!(result.token(), Some("xoxb-1-BOTSECRET"));
+    }
+
+    #[test]
+    fn user_token_is_the_token_without_a_bot() {
+        let mut result = AuthorizeResult {
+            enterprise_id: None,
+            team_id: None,
+            is_enterprise_install: false,
+            bot_token: None,
+            bot_id: None,
+            bot_user_id: None,
+            bot_scopes: Scopes::default(),
+            user_id: None,
+            user_token: None,
+            user_scopes: Scopes::default(),
+        };
+        assert_eq!(result.token(), None);
+        result.user_token = Some(UserToken::new("xoxp-1"));
+        assert_eq!(result.token(), Some("xoxp-1"));
+    }
+}
