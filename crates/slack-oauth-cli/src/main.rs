@@ -4,6 +4,9 @@
 //! Exit codes: `0` success, `1` a failure while running (a store that cannot be reached, a port
 //! already in use), `2` a usage or configuration error (a missing `SLACK_CLIENT_SECRET`, a bad
 //! flag or URL). Errors print as one line, `error: ` followed by the cause chain.
+//!
+//! `rotate` is not here yet: it builds on `slack_oauth::rotation` (`TokenRotator`, `rotate_all`),
+//! which was not merged when this binary was written. It will be one more module and variant.
 
 use std::io::Write as _;
 use std::process::ExitCode;
