@@ -251,12 +251,14 @@ async fn run(seconds: u64, warmup: u64, concurrency: u64, pinned: bool) {
 
     tokio::time::sleep(Duration::from_secs(warmup)).await;
     let ticks_before = cpu_ticks(pid);
+    let own_before = cpu_ticks(std::process::id());
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
     let ticks_after = cpu_ticks(pid);
+    let own_after = cpu_ticks(std::process::id());
 
     let mut latencies = Vec::new();
     let mut first_error = None;
@@ -278,6 +280,8 @@ async fn run(seconds: u64, warmup: u64, concurrency: u64, pinned: bool) {
         0.0
     };
     let rss = peak_rss_kb(pid);
+    #[allow(clippy::cast_precision_loss)]
+    let own_seconds = (own_after - own_before) as f64 / clock_ticks_per_second() as f64;
 
     println!("install flow benchmark (serve: release build, SQLite, emulator 0 ms latency)");
     println!(
@@ -309,6 +313,10 @@ async fn run(seconds: u64, warmup: u64, concurrency: u64, pinned: bool) {
         percentile(&latencies, 0.99).as_secs_f64() * 1000.0
     );
     println!("  server CPU/flow: {cpu_per_flow_ms:.3} ms ({cpu_seconds:.2} s CPU)");
+    println!(
+        "  load generator + emulator CPU: {own_seconds:.2} s ({:.0}% of core 0)",
+        own_seconds * 100.0 / elapsed.as_secs_f64()
+    );
     #[allow(clippy::cast_precision_loss)]
     let rss_mb = rss as f64 / 1024.0;
     println!("  server peak RSS: {rss_mb:.1} MB");

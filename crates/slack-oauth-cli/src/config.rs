@@ -35,8 +35,11 @@ pub(crate) struct SettingsArgs {
     /// The redirect URI registered with Slack [env: SLACK_REDIRECT_URI]
     #[arg(long)]
     pub(crate) redirect_uri: Option<String>,
-    /// Slack's authorize page [env: SLACK_AUTHORIZE_URL; default https://slack.com/oauth/v2/authorize]
-    #[arg(long)]
+    /// Slack's authorize page.
+    #[arg(
+        long,
+        help = "Slack's authorize page [env: SLACK_AUTHORIZE_URL; default https://slack.com/oauth/v2/authorize]"
+    )]
     pub(crate) authorize_url: Option<String>,
     /// The install path [env: SLACK_INSTALL_PATH; default /slack/install]
     #[arg(long)]

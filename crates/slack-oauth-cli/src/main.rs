@@ -4,6 +4,7 @@
 //! Exit codes: `0` success, `1` a failure while running (a store that cannot be reached, a port
 //! already in use), `2` a usage or configuration error (a missing `SLACK_CLIENT_SECRET`, a bad
 //! flag or URL). Errors print as one line, `error: ` followed by the cause chain.
+//! `rotate` exits with `1` when any token could not be refreshed.
 
 use std::io::Write as _;
 use std::process::ExitCode;

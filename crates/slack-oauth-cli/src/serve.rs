@@ -25,8 +25,11 @@ pub(crate) struct ServeArgs {
     /// Where to listen [env: SLACK_OAUTH_ADDR; default 127.0.0.1:3000]
     #[arg(long)]
     addr: Option<String>,
-    /// Slack's Web API base URL [env: SLACK_API_URL; default https://slack.com/api/]
-    #[arg(long)]
+    /// Slack's Web API base URL.
+    #[arg(
+        long,
+        help = "Slack's Web API base URL [env: SLACK_API_URL; default https://slack.com/api/]"
+    )]
     api_url: Option<String>,
     #[command(flatten)]
     settings: SettingsArgs,

@@ -37,6 +37,15 @@ fn serve_command(emulator: &str, port: u16, database_url: &str) -> Command {
     serve
 }
 
+/// The values of a query string (codes and states are URL-safe, so no decoding is needed).
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
 /// The `href` of the install page's "Add to Slack" link, unescaped.
 fn add_to_slack_href(page: &str) -> String {
     let start = page
@@ -59,7 +68,12 @@ async fn full_install_then_installations_commands_then_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}", dir.path().join("cli.db").display());
     let port = free_port();
-    let server = Spawned::start(&mut serve_command(&emulator.url, port, &database_url));
+    let log_path = dir.path().join("serve.log");
+    let server = Spawned::start(
+        serve_command(&emulator.url, port, &database_url)
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(&log_path).unwrap()),
+    );
     assert_eq!(server.url, format!("http://127.0.0.1:{port}"));
 
     let http = reqwest::Client::builder()
@@ -167,6 +181,17 @@ async fn full_install_then_installations_commands_then_sigterm() {
 
     // Graceful shutdown on SIGTERM, exit 0.
     assert_eq!(server.terminate().code(), Some(0));
+
+    // Requests are logged by path; no code, state, token or secret reaches the log.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("/slack/oauth_redirect"), "{log}");
+    assert!(log.contains("received SIGTERM"), "{log}");
+    let query = callback.split_once('?').unwrap().1;
+    for (_, value) in url_pairs(query) {
+        assert!(!log.contains(&value), "the log holds a query value: {log}");
+    }
+    assert!(!log.contains(token), "{log}");
+    assert!(!log.contains(CLIENT_SECRET), "{log}");
     assert_eq!(emulator.terminate().code(), Some(0));
 }
 

@@ -66,13 +66,13 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    /// Spawns `command` and waits for its `listening on http://ADDR` line.
+    /// Spawns `command` and waits for its `listening on http://ADDR` line. stderr is inherited
+    /// unless the caller set it.
     #[track_caller]
     pub fn start(command: &mut Command) -> Self {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
