@@ -119,6 +119,7 @@ macro_rules! __store_conformance_cases {
             rotated_bot_token_is_compare_and_swap,
             rotated_user_token_touches_only_that_user,
             rotated_token_stays_in_its_workspace,
+            rotated_token_save_releases_the_lease,
             lease_is_exclusive_until_it_expires,
             lease_is_reentrant_for_its_holder,
             lease_is_released_only_by_its_holder,

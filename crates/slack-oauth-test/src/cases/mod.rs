@@ -38,8 +38,8 @@ pub use listing::{
     list_expiring_is_soonest_first_within_deadline, list_installations_latest_per_user,
 };
 pub use rotation::{
-    rotated_bot_token_is_compare_and_swap, rotated_token_stays_in_its_workspace,
-    rotated_user_token_touches_only_that_user,
+    rotated_bot_token_is_compare_and_swap, rotated_token_save_releases_the_lease,
+    rotated_token_stays_in_its_workspace, rotated_user_token_touches_only_that_user,
 };
 pub use states::{
     expired_state_is_rejected, issued_states_are_unique, purge_removes_only_expired_states,

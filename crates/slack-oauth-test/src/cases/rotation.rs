@@ -240,3 +240,73 @@ pub async fn rotated_token_stays_in_its_workspace<S: InstallationStore>(store: &
         "T9's refresh token too"
     );
 }
+
+/// `update_rotated_token_and_release_lease` saves like `update_rotated_token` and releases the
+/// holder's lease, whether the compare-and-swap matched or not; another holder's lease stays.
+pub async fn rotated_token_save_releases_the_lease<S: InstallationStore>(store: &S) {
+    let installation = fixtures::workspace("T1", "U1")
+        .with_rotation(at(100))
+        .installed_at(at(0))
+        .build();
+    save(store, &installation).await;
+    let previous = "xoxe-1-bot-T1-U1-0";
+    let lease = "rotation:T1:bot";
+    let (t, until) = (at(10), at(70));
+    assert!(ok(
+        store.try_acquire_lease(lease, "a", t, until).await,
+        "lease"
+    ));
+
+    let update = bot_update(&installation, previous, 1, at(50_000));
+    assert!(
+        ok(
+            store
+                .update_rotated_token_and_release_lease(&update, lease, "a")
+                .await,
+            "save and release"
+        ),
+        "the save with the current refresh token wins"
+    );
+    let bot = found_bot(store, &InstallationQuery::team("T1"), "the rotated bot").await;
+    assert_eq!(bot.bot_token.secret(), "xoxe.xoxb-rotated-1", "token saved");
+    assert!(
+        ok(store.try_acquire_lease(lease, "b", t, until).await, "lease"),
+        "the save released the holder's lease"
+    );
+
+    // A losing save (stale refresh token) writes nothing but still releases; it never
+    // releases a lease of another holder.
+    let stale = bot_update(&installation, previous, 2, at(60_000));
+    assert!(
+        !ok(
+            store
+                .update_rotated_token_and_release_lease(&stale, lease, "a")
+                .await,
+            "stale save"
+        ),
+        "a stale refresh token loses"
+    );
+    assert!(
+        !ok(store.try_acquire_lease(lease, "a", t, until).await, "lease"),
+        "b's lease is untouched by a's release"
+    );
+    assert!(
+        !ok(
+            store
+                .update_rotated_token_and_release_lease(&stale, lease, "b")
+                .await,
+            "stale save"
+        ),
+        "still stale"
+    );
+    assert!(
+        ok(store.try_acquire_lease(lease, "a", t, until).await, "lease"),
+        "b's losing save released b's lease"
+    );
+    let bot = found_bot(store, &InstallationQuery::team("T1"), "the rotated bot").await;
+    assert_eq!(
+        bot.bot_token.secret(),
+        "xoxe.xoxb-rotated-1",
+        "losing saves wrote nothing"
+    );
+}

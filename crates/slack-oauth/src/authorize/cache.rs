@@ -381,6 +381,21 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
         result
     }
 
+    async fn update_rotated_token_and_release_lease(
+        &self,
+        update: &TokenUpdate,
+        name: &str,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .inner
+            .update_rotated_token_and_release_lease(update, name, holder)
+            .await;
+        self.cache
+            .invalidate(&(update.enterprise_id.clone(), update.team_id.clone()));
+        result
+    }
+
     async fn try_acquire_lease(
         &self,
         name: &str,

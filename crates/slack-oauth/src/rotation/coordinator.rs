@@ -33,7 +33,7 @@ const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(5);
 ///    refresh token;
 /// 5. a compare-and-swap save on the old refresh token, retried on transient store errors for
 ///    about 30 s; if another instance saved first, the stored token is returned;
-/// 6. the lease is released.
+/// 6. the lease is released, in the same store transaction as a successful save.
 ///
 /// Steps 2-6 run in a spawned task: if the caller's future is dropped, the refresh and the save
 /// still complete. An `invalid_refresh_token` answer while the store already holds a newer
@@ -331,9 +331,12 @@ where
             // Refreshed by another holder while we waited.
             return self.read(target).await;
         }
-        let result = self.refresh_and_save(target, lease).await;
-        if let Err(error) = self.store.release_lease(lease, &self.shared.holder).await {
-            tracing::warn!(%lease, %error, "could not release the rotation lease; it expires on its own");
+        let mut released = false;
+        let result = self.refresh_and_save(target, lease, &mut released).await;
+        if !released {
+            if let Err(error) = self.store.release_lease(lease, &self.shared.holder).await {
+                tracing::warn!(%lease, %error, "could not release the rotation lease; it expires on its own");
+            }
         }
         result
     }
@@ -378,10 +381,13 @@ where
             .await?)
     }
 
+    ///
+    /// A successful save releases the lease in the same store transaction and sets `released`.
     async fn refresh_and_save(
         &self,
         target: &Target,
         lease: &str,
+        released: &mut bool,
     ) -> Result<Current, RotationError> {
         let stored = self.read(target).await?;
         if !self.rotator.due(stored.expires_at(), self.minutes) {
@@ -409,8 +415,15 @@ where
         let started = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(50);
         let saved = loop {
-            match self.store.update_rotated_token(&update).await {
-                Ok(saved) => break saved,
+            match self
+                .store
+                .update_rotated_token_and_release_lease(&update, lease, &self.shared.holder)
+                .await
+            {
+                Ok(saved) => {
+                    *released = true;
+                    break saved;
+                }
                 Err(error) if error.is_transient() && started.elapsed() < self.save_retry_for => {
                     tracing::warn!(%error, token = %target.kind, "saving a rotated token failed; retrying");
                     tokio::time::sleep(jitter(backoff)).await;

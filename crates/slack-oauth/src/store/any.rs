@@ -157,6 +157,15 @@ impl InstallationStore for AnyStore {
         delegate!(self, store => store.update_rotated_token(update).await)
     }
 
+    async fn update_rotated_token_and_release_lease(
+        &self,
+        update: &TokenUpdate,
+        name: &str,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, store => store.update_rotated_token_and_release_lease(update, name, holder).await)
+    }
+
     async fn try_acquire_lease(
         &self,
         name: &str,

@@ -279,49 +279,19 @@ impl InstallationStore for MemoryStore {
     }
 
     async fn update_rotated_token(&self, update: &TokenUpdate) -> Result<bool, StoreError> {
-        let scope = (update.enterprise_id.clone(), update.team_id.clone());
-        let previous = update.previous_refresh_token.secret();
+        Ok(update_rotated_token(&mut self.tables(), update))
+    }
+
+    async fn update_rotated_token_and_release_lease(
+        &self,
+        update: &TokenUpdate,
+        name: &str,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
         let mut tables = self.tables();
-        let Some(workspace) = tables.scopes.get_mut(&scope) else {
-            return Ok(false);
-        };
-        let mut changed = false;
-        match &update.token {
-            RotatedToken::Bot { token } => {
-                for row in &mut workspace.installations {
-                    let i = &mut row.value;
-                    if i.bot_refresh_token.as_ref().map(|t| t.secret()) == Some(previous) {
-                        i.bot_token = Some(token.clone());
-                        i.bot_refresh_token = Some(update.refresh_token.clone());
-                        i.bot_token_expires_at = Some(update.expires_at);
-                        changed = true;
-                    }
-                }
-                for row in &mut workspace.bots {
-                    let bot = &mut row.value;
-                    if bot.bot_refresh_token.as_ref().map(|t| t.secret()) == Some(previous) {
-                        bot.bot_token = token.clone();
-                        bot.bot_refresh_token = Some(update.refresh_token.clone());
-                        bot.bot_token_expires_at = Some(update.expires_at);
-                        changed = true;
-                    }
-                }
-            }
-            RotatedToken::User { user_id, token } => {
-                for row in &mut workspace.installations {
-                    let i = &mut row.value;
-                    if i.user_id == *user_id
-                        && i.user_refresh_token.as_ref().map(|t| t.secret()) == Some(previous)
-                    {
-                        i.user_token = Some(token.clone());
-                        i.user_refresh_token = Some(update.refresh_token.clone());
-                        i.user_token_expires_at = Some(update.expires_at);
-                        changed = true;
-                    }
-                }
-            }
-        }
-        Ok(changed)
+        let saved = update_rotated_token(&mut tables, update);
+        release_lease(&mut tables, name, holder);
+        Ok(saved)
     }
 
     async fn try_acquire_lease(
@@ -347,15 +317,65 @@ impl InstallationStore for MemoryStore {
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        let mut tables = self.tables();
-        if tables
-            .leases
-            .get(name)
-            .is_some_and(|lease| lease.holder == holder)
-        {
-            tables.leases.remove(name);
-        }
+        release_lease(&mut self.tables(), name, holder);
         Ok(())
+    }
+}
+
+/// Writes a refreshed token in every version still holding the previous refresh token.
+fn update_rotated_token(tables: &mut Tables, update: &TokenUpdate) -> bool {
+    let scope = (update.enterprise_id.clone(), update.team_id.clone());
+    let previous = update.previous_refresh_token.secret();
+    let Some(workspace) = tables.scopes.get_mut(&scope) else {
+        return false;
+    };
+    let mut changed = false;
+    match &update.token {
+        RotatedToken::Bot { token } => {
+            for row in &mut workspace.installations {
+                let i = &mut row.value;
+                if i.bot_refresh_token.as_ref().map(|t| t.secret()) == Some(previous) {
+                    i.bot_token = Some(token.clone());
+                    i.bot_refresh_token = Some(update.refresh_token.clone());
+                    i.bot_token_expires_at = Some(update.expires_at);
+                    changed = true;
+                }
+            }
+            for row in &mut workspace.bots {
+                let bot = &mut row.value;
+                if bot.bot_refresh_token.as_ref().map(|t| t.secret()) == Some(previous) {
+                    bot.bot_token = token.clone();
+                    bot.bot_refresh_token = Some(update.refresh_token.clone());
+                    bot.bot_token_expires_at = Some(update.expires_at);
+                    changed = true;
+                }
+            }
+        }
+        RotatedToken::User { user_id, token } => {
+            for row in &mut workspace.installations {
+                let i = &mut row.value;
+                if i.user_id == *user_id
+                    && i.user_refresh_token.as_ref().map(|t| t.secret()) == Some(previous)
+                {
+                    i.user_token = Some(token.clone());
+                    i.user_refresh_token = Some(update.refresh_token.clone());
+                    i.user_token_expires_at = Some(update.expires_at);
+                    changed = true;
+                }
+            }
+        }
+    }
+    changed
+}
+
+/// Removes the lease if `holder` holds it.
+fn release_lease(tables: &mut Tables, name: &str, holder: &str) {
+    if tables
+        .leases
+        .get(name)
+        .is_some_and(|lease| lease.holder == holder)
+    {
+        tables.leases.remove(name);
     }
 }
 

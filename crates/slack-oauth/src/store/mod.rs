@@ -251,6 +251,29 @@ pub trait InstallationStore: Send + Sync {
         update: &TokenUpdate,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// [`update_rotated_token`](Self::update_rotated_token), then releases the named lease if
+    /// `holder` still holds it, in one transaction where the backend has them (SQLite,
+    /// PostgreSQL): a rotation then costs one write for the save and the release together. The
+    /// lease is released whether or not the compare-and-swap matched; on an error nothing is
+    /// written and the lease is kept.
+    ///
+    /// The default runs the two methods one after the other, the release best effort (a lease
+    /// that is not released expires on its own).
+    fn update_rotated_token_and_release_lease(
+        &self,
+        update: &TokenUpdate,
+        name: &str,
+        holder: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let saved = self.update_rotated_token(update).await?;
+            if let Err(error) = self.release_lease(name, holder).await {
+                tracing::warn!(lease = %name, %error, "could not release a lease; it expires on its own");
+            }
+            Ok(saved)
+        }
+    }
+
     /// Takes the named lease for `holder` until `until` if it is free or expired at `now`.
     /// Returns whether `holder` now holds it. Leases serialize refreshes across instances.
     fn try_acquire_lease(

@@ -487,3 +487,70 @@ async fn issue_purges_expired_states_now_and_then() {
     );
     assert!(store.consume(&fresh, t + Duration::hours(1)).await.unwrap());
 }
+
+/// Lookups on a file run inline (on their own connections) and answer exactly what the pooled
+/// path answers for the same rows: workspaces, orgs, users, bots, misses.
+#[tokio::test]
+async fn inline_lookups_match_the_pooled_path() {
+    let path = temporary_path("inline");
+    let url = format!("sqlite://{}", path.display());
+    let inline = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
+    let pool = sqlx::SqlitePool::connect_with(SqliteStore::connect_options(&url).unwrap())
+        .await
+        .unwrap();
+    let pooled = SqliteStore::from_pool(pool, CLIENT_ID).await.unwrap();
+    assert!(
+        format!("{inline:?}").contains("inline_connections: Some(0)"),
+        "{inline:?}"
+    );
+    assert!(
+        format!("{pooled:?}").contains("inline_connections: None"),
+        "{pooled:?}"
+    );
+
+    let installations = [
+        fixtures::workspace("T1", "U1")
+            .with_rotation(at(100))
+            .with_webhook()
+            .installed_at(at(0))
+            .build(),
+        fixtures::workspace("T1", "U2").installed_at(at(1)).build(),
+        fixtures::workspace("T2", "U3")
+            .enterprise("E1")
+            .installed_at(at(2))
+            .build(),
+        fixtures::org_wide("E2", "U4").installed_at(at(3)).build(),
+        fixtures::user_only("T3", "U5").installed_at(at(4)).build(),
+    ];
+    for installation in &installations {
+        inline.save(installation).await.unwrap();
+    }
+    let queries = [
+        InstallationQuery::team("T1"),
+        InstallationQuery::team("T1").user("U1"),
+        InstallationQuery::team("T1").user("U2"),
+        InstallationQuery::team("T1").user("nobody"),
+        InstallationQuery::team("T2").enterprise("E1"),
+        InstallationQuery::team("T2").enterprise("E1").user("U3"),
+        InstallationQuery::org("E2"),
+        InstallationQuery::org("E2").user("U4"),
+        InstallationQuery::team("T3"),
+        InstallationQuery::team("T3").user("U5"),
+        InstallationQuery::team("T-missing"),
+    ];
+    let mut found = 0;
+    for query in &queries {
+        let a = inline.find_installation(query).await.unwrap();
+        let b = pooled.find_installation(query).await.unwrap();
+        assert_eq!(a, b, "find_installation({query:?})");
+        found += usize::from(a.is_some());
+        let a = inline.find_bot(query).await.unwrap();
+        let b = pooled.find_bot(query).await.unwrap();
+        assert_eq!(a, b, "find_bot({query:?})");
+    }
+    assert_eq!(found, 9, "every stored installation is found");
+    assert!(
+        format!("{inline:?}").contains("inline_connections: Some(1)"),
+        "sequential lookups reuse one inline connection: {inline:?}"
+    );
+}

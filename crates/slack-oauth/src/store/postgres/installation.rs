@@ -202,6 +202,74 @@ impl PostgresStore {
     fn lease_key(&self, name: &str) -> String {
         format!("{}/{name}", self.client_id)
     }
+
+    /// The compare-and-swap of a rotated token, and the release of a lease `(name, holder)` in
+    /// the same transaction.
+    async fn write_rotated_token(
+        &self,
+        update: &TokenUpdate,
+        release: Option<(&str, &str)>,
+    ) -> Result<bool, StoreError> {
+        let key = Key {
+            enterprise_id: update.enterprise_id.as_ref().map(|id| id.as_str()),
+            team_id: update.team_id.as_ref().map(|id| id.as_str()),
+        };
+        let previous = update.previous_refresh_token.secret();
+        let refresh = update.refresh_token.secret();
+        let expires_at = to_db_time(update.expires_at);
+        let mut tx = self.pool.begin().await?;
+        let changed = match &update.token {
+            RotatedToken::Bot { token } => {
+                // Bots first, then installations, in every transaction: a racing rotation
+                // blocks on the first row it shares with us, then sees the refresh token
+                // changed and updates nothing.
+                let mut changed = 0;
+                for (table, alias) in [("slack_bots", "b"), ("slack_installations", "i")] {
+                    let sql = format!(
+                        "UPDATE {table} {alias} SET bot_token = $4, bot_refresh_token = $5, \
+                         bot_token_expires_at = $6 WHERE {} AND {alias}.bot_refresh_token = $7",
+                        Key::predicate(alias)
+                    );
+                    changed += key
+                        .bind(sqlx::query(&sql), &self.client_id)
+                        .bind(token.secret())
+                        .bind(refresh)
+                        .bind(expires_at)
+                        .bind(previous)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                changed
+            }
+            RotatedToken::User { user_id, token } => {
+                let sql = format!(
+                    "UPDATE slack_installations i SET user_token = $4, user_refresh_token = $5, \
+                     user_token_expires_at = $6 WHERE {} AND i.user_refresh_token = $7 \
+                     AND i.user_id = $8",
+                    Key::predicate("i")
+                );
+                key.bind(sqlx::query(&sql), &self.client_id)
+                    .bind(token.secret())
+                    .bind(refresh)
+                    .bind(expires_at)
+                    .bind(previous)
+                    .bind(user_id.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+        };
+        if let Some((name, holder)) = release {
+            sqlx::query("DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2")
+                .bind(self.lease_key(name))
+                .bind(holder)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(changed > 0)
+    }
 }
 
 impl InstallationStore for PostgresStore {
@@ -318,58 +386,16 @@ impl InstallationStore for PostgresStore {
     }
 
     async fn update_rotated_token(&self, update: &TokenUpdate) -> Result<bool, StoreError> {
-        let key = Key {
-            enterprise_id: update.enterprise_id.as_ref().map(|id| id.as_str()),
-            team_id: update.team_id.as_ref().map(|id| id.as_str()),
-        };
-        let previous = update.previous_refresh_token.secret();
-        let refresh = update.refresh_token.secret();
-        let expires_at = to_db_time(update.expires_at);
-        let mut tx = self.pool.begin().await?;
-        let changed = match &update.token {
-            RotatedToken::Bot { token } => {
-                // Bots first, then installations, in every transaction: a racing rotation
-                // blocks on the first row it shares with us, then sees the refresh token
-                // changed and updates nothing.
-                let mut changed = 0;
-                for (table, alias) in [("slack_bots", "b"), ("slack_installations", "i")] {
-                    let sql = format!(
-                        "UPDATE {table} {alias} SET bot_token = $4, bot_refresh_token = $5, \
-                         bot_token_expires_at = $6 WHERE {} AND {alias}.bot_refresh_token = $7",
-                        Key::predicate(alias)
-                    );
-                    changed += key
-                        .bind(sqlx::query(&sql), &self.client_id)
-                        .bind(token.secret())
-                        .bind(refresh)
-                        .bind(expires_at)
-                        .bind(previous)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                changed
-            }
-            RotatedToken::User { user_id, token } => {
-                let sql = format!(
-                    "UPDATE slack_installations i SET user_token = $4, user_refresh_token = $5, \
-                     user_token_expires_at = $6 WHERE {} AND i.user_refresh_token = $7 \
-                     AND i.user_id = $8",
-                    Key::predicate("i")
-                );
-                key.bind(sqlx::query(&sql), &self.client_id)
-                    .bind(token.secret())
-                    .bind(refresh)
-                    .bind(expires_at)
-                    .bind(previous)
-                    .bind(user_id.as_str())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-            }
-        };
-        tx.commit().await?;
-        Ok(changed > 0)
+        self.write_rotated_token(update, None).await
+    }
+
+    async fn update_rotated_token_and_release_lease(
+        &self,
+        update: &TokenUpdate,
+        name: &str,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        self.write_rotated_token(update, Some((name, holder))).await
     }
 
     async fn try_acquire_lease(

@@ -64,10 +64,30 @@ impl<'r> Decode<'r, Sqlite> for Cell {
     }
 }
 
+/// A result row from either access path: sqlx's pool, or a connection used on the calling
+/// thread (see `inline.rs`).
+#[derive(Clone, Copy)]
+pub(super) enum RowRef<'r> {
+    Pooled(&'r SqliteRow),
+    Inline(&'r rusqlite::Row<'r>),
+}
+
+impl<'r> From<&'r SqliteRow> for RowRef<'r> {
+    fn from(row: &'r SqliteRow) -> Self {
+        Self::Pooled(row)
+    }
+}
+
+impl<'r> From<&'r rusqlite::Row<'r>> for RowRef<'r> {
+    fn from(row: &'r rusqlite::Row<'r>) -> Self {
+        Self::Inline(row)
+    }
+}
+
 /// Reads the columns of one row of `table`, turning unreadable values into
 /// [`StoreError::Corrupt`].
 pub(super) struct Reader<'r> {
-    pub(super) row: &'r SqliteRow,
+    pub(super) row: RowRef<'r>,
     pub(super) table: &'static str,
 }
 
@@ -80,9 +100,27 @@ impl Reader<'_> {
     }
 
     fn cell(&self, column: &str) -> Result<Cell, StoreError> {
-        self.row
-            .try_get_unchecked::<Cell, _>(column)
-            .map_err(StoreError::from)
+        match self.row {
+            RowRef::Pooled(row) => row
+                .try_get_unchecked::<Cell, _>(column)
+                .map_err(StoreError::from),
+            RowRef::Inline(row) => {
+                use rusqlite::types::ValueRef;
+                let value = row
+                    .get_ref(column)
+                    .map_err(|error| self.corrupt(column, error))?;
+                Ok(match value {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(n) => Cell::Integer(n),
+                    ValueRef::Real(x) => Cell::Real(x),
+                    ValueRef::Text(bytes) => Cell::Text(
+                        String::from_utf8(bytes.to_vec())
+                            .map_err(|_| self.corrupt(column, "holds text that is not UTF-8"))?,
+                    ),
+                    ValueRef::Blob(_) => Cell::Blob,
+                })
+            }
+        }
     }
 
     /// A text column; numbers are accepted as their decimal text.

@@ -1,10 +1,12 @@
 //! `InstallationStore` for `SqliteStore`: `slack_installations` and `slack_bots` rows.
 
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use std::sync::LazyLock;
+
+use sqlx::sqlite::SqliteArguments;
 use sqlx::Sqlite;
 use time::OffsetDateTime;
 
-use super::codec::{expiry_seconds, format_installed_at, id_or_empty, Reader};
+use super::codec::{expiry_seconds, format_installed_at, id_or_empty, Reader, RowRef};
 use super::SqliteStore;
 use crate::installation::{Bot, Installation};
 use crate::store::memory::soonest_expiry;
@@ -43,6 +45,32 @@ const SELECT_BOT: &str = "SELECT app_id, enterprise_id, enterprise_name, team_id
 /// by index seeks (see the migration), with no sort.
 const LATEST: &str = "ORDER BY installed_at DESC, id DESC";
 
+/// The latest bot of an org or workspace: `?1` client id, `?2` org, `?3` team.
+pub(super) static FIND_BOT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{SELECT_BOT} WHERE client_id = ?1 AND enterprise_id = ?2 AND team_id = ?3 {LATEST} \
+         LIMIT 1"
+    )
+});
+
+/// The latest installation of an org or workspace (`?1` to `?3` as in [`FIND_BOT`]), with its
+/// latest bot, in one statement so that both come from one snapshot.
+pub(super) static FIND_INSTALLATION: LazyLock<String> = LazyLock::new(|| find_installation_sql(""));
+
+/// [`FIND_INSTALLATION`] of one user, `?4`.
+pub(super) static FIND_INSTALLATION_OF_USER: LazyLock<String> =
+    LazyLock::new(|| find_installation_sql("AND user_id = ?4"));
+
+fn find_installation_sql(user_filter: &str) -> String {
+    format!(
+        "{SELECT_INSTALLATION} FROM (SELECT * FROM slack_installations WHERE client_id = ?1 \
+         AND enterprise_id = ?2 AND team_id = ?3 {user_filter} {LATEST} LIMIT 1) AS i \
+         LEFT JOIN (SELECT bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token, \
+         bot_token_expires_at FROM slack_bots WHERE client_id = ?1 AND enterprise_id = ?2 \
+         AND team_id = ?3 {LATEST} LIMIT 1) AS b ON 1 = 1"
+    )
+}
+
 /// The latest installation of every (org, team, user) with the latest bot of its org/team.
 /// `?1` is the client id; the caller appends a filter on `i` and the order.
 fn select_latest_per_user() -> String {
@@ -59,7 +87,7 @@ fn select_latest_per_user() -> String {
 
 /// Which rows a query names: the client, the org (`''` for none), the team (`''` for none or
 /// org-wide).
-fn scope<'q>(store: &'q SqliteStore, query: &'q InstallationQuery) -> [&'q str; 3] {
+pub(super) fn scope<'q>(store: &'q SqliteStore, query: &'q InstallationQuery) -> [&'q str; 3] {
     [
         store.client_id.as_str(),
         id_or_empty(query.enterprise_id.as_ref()),
@@ -79,7 +107,11 @@ fn bind_scope<'q>(
 
 /// Decodes an installation row of [`SELECT_INSTALLATION`], merging the latest bot when `merge`
 /// says so (a user lookup, or an installation without a bot token).
-fn installation_from_row(row: &SqliteRow, always_merge: bool) -> Result<Installation, StoreError> {
+pub(super) fn installation_from_row<'r>(
+    row: impl Into<RowRef<'r>>,
+    always_merge: bool,
+) -> Result<Installation, StoreError> {
+    let row = row.into();
     let r = Reader {
         row,
         table: "slack_installations",
@@ -125,7 +157,8 @@ fn installation_from_row(row: &SqliteRow, always_merge: bool) -> Result<Installa
     Ok(i)
 }
 
-fn bot_from_row(row: &SqliteRow) -> Result<Bot, StoreError> {
+pub(super) fn bot_from_row<'r>(row: impl Into<RowRef<'r>>) -> Result<Bot, StoreError> {
+    let row = row.into();
     let r = Reader {
         row,
         table: "slack_bots",
@@ -251,11 +284,11 @@ impl InstallationStore for SqliteStore {
     }
 
     async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, StoreError> {
-        let sql = format!(
-            "{SELECT_BOT} WHERE client_id = ? AND enterprise_id = ? AND team_id = ? {LATEST} \
-             LIMIT 1"
-        );
-        let row = bind_scope(sqlx::query(&sql), scope(self, query))
+        let scope = scope(self, query);
+        if let Some(found) = self.inline_find_bot(scope) {
+            return found;
+        }
+        let row = bind_scope(sqlx::query(&FIND_BOT), scope)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(bot_from_row).transpose()
@@ -265,25 +298,19 @@ impl InstallationStore for SqliteStore {
         &self,
         query: &InstallationQuery,
     ) -> Result<Option<Installation>, StoreError> {
-        let user_filter = if query.user_id.is_some() {
-            "AND user_id = ?4"
-        } else {
-            ""
-        };
-        // One statement, so the installation and the bot merged into it come from one snapshot.
-        let sql = format!(
-            "{SELECT_INSTALLATION} FROM (SELECT * FROM slack_installations WHERE client_id = ?1 \
-             AND enterprise_id = ?2 AND team_id = ?3 {user_filter} {LATEST} LIMIT 1) AS i \
-             LEFT JOIN (SELECT bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token, \
-             bot_token_expires_at FROM slack_bots WHERE client_id = ?1 AND enterprise_id = ?2 \
-             AND team_id = ?3 {LATEST} LIMIT 1) AS b ON 1 = 1"
-        );
-        let mut statement = bind_scope(sqlx::query(&sql), scope(self, query));
-        if let Some(user_id) = &query.user_id {
-            statement = statement.bind(user_id.as_str());
+        let scope = scope(self, query);
+        let user_id = query.user_id.as_ref().map(|id| id.as_str());
+        if let Some(found) = self.inline_find_installation(scope, user_id) {
+            return found;
         }
+        let statement = match user_id {
+            Some(user_id) => {
+                bind_scope(sqlx::query(&FIND_INSTALLATION_OF_USER), scope).bind(user_id)
+            }
+            None => bind_scope(sqlx::query(&FIND_INSTALLATION), scope),
+        };
         let row = statement.fetch_optional(&self.pool).await?;
-        row.map(|row| installation_from_row(&row, query.user_id.is_some()))
+        row.map(|row| installation_from_row(&row, user_id.is_some()))
             .transpose()
     }
 
@@ -368,6 +395,41 @@ impl InstallationStore for SqliteStore {
     }
 
     async fn update_rotated_token(&self, update: &TokenUpdate) -> Result<bool, StoreError> {
+        self.write_rotated_token(update, None).await
+    }
+
+    async fn update_rotated_token_and_release_lease(
+        &self,
+        update: &TokenUpdate,
+        name: &str,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        self.write_rotated_token(update, Some((name, holder))).await
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        super::state::try_acquire_lease(self, name, holder, now, until).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        super::state::release_lease(self, name, holder).await
+    }
+}
+
+impl SqliteStore {
+    /// The compare-and-swap of a rotated token, and the release of a lease `(name, holder)` in
+    /// the same transaction.
+    async fn write_rotated_token(
+        &self,
+        update: &TokenUpdate,
+        release: Option<(&str, &str)>,
+    ) -> Result<bool, StoreError> {
         let client_id = self.client_id.as_str();
         let enterprise_id = id_or_empty(update.enterprise_id.as_ref());
         let team_id = id_or_empty(update.team_id.as_ref());
@@ -416,21 +478,14 @@ impl InstallationStore for SqliteStore {
                 .rows_affected();
             }
         }
+        if let Some((name, holder)) = release {
+            sqlx::query("DELETE FROM slack_oauth_leases WHERE name = ? AND holder = ?")
+                .bind(name)
+                .bind(holder)
+                .execute(&mut *write.transaction)
+                .await?;
+        }
         write.commit().await?;
         Ok(changed > 0)
-    }
-
-    async fn try_acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        super::state::try_acquire_lease(self, name, holder, now, until).await
-    }
-
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        super::state::release_lease(self, name, holder).await
     }
 }

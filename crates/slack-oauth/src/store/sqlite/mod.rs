@@ -18,6 +18,7 @@ use crate::ids::ClientId;
 use crate::store::StoreError;
 
 mod codec;
+mod inline;
 mod installation;
 mod state;
 
@@ -32,11 +33,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of the database file read through a memory map instead of `read()` calls: lookups in
 /// a large table then cost no system call per page. Address space only; the OS page cache backs
 /// it either way.
-const MMAP_SIZE: u64 = 1 << 30;
+pub(super) const MMAP_SIZE: u64 = 1 << 30;
 
 /// Page cache per connection, in KiB when negative (SQLite's convention): 16 MiB keeps the upper
 /// levels of every index and the hot workspaces' rows in memory.
-const CACHE_SIZE: i64 = -16 * 1024;
+pub(super) const CACHE_SIZE: i64 = -16 * 1024;
 
 /// Pool size for database files. SQLite runs one writer at a time (writes queue on an in-process
 /// lock instead), so more connections only add parallel readers.
@@ -67,6 +68,14 @@ const MAX_CONNECTIONS: u32 = 8;
 /// IMMEDIATE` transactions, so concurrent writers (in this process or another one, Python
 /// included) wait for each other instead of failing with "database is locked".
 ///
+/// **Lookups** (`find_bot`, `find_installation`) on a database file opened with
+/// [`connect`](Self::connect) run on the calling thread, on up to 16 connections of their own
+/// with cached prepared statements, instead of a round trip to sqlx's connection thread: a
+/// lookup then costs about what SQLite spends on it (tens of microseconds, see BENCHMARKS.md).
+/// These connections never wait on a lock: when one cannot answer at once (the database busy, an
+/// error, all 16 in use), the lookup takes the pooled path, which waits and reports errors. A
+/// store made with [`from_pool`](Self::from_pool) and in-memory databases use the pool only.
+///
 /// ```
 /// use slack_oauth::store::{InstallationQuery, InstallationStore, SqliteStore};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -89,6 +98,9 @@ pub struct SqliteStore {
     clock: Arc<dyn Clock>,
     /// How many states were issued, to purge expired ones every so often.
     issued: Arc<AtomicU64>,
+    /// Connections for lookups on the calling thread (database files opened by
+    /// [`connect`](Self::connect) only; see `inline.rs`).
+    inline: Option<Arc<inline::InlineReaders>>,
 }
 
 impl SqliteStore {
@@ -108,11 +120,16 @@ impl SqliteStore {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         // Each connection to `:memory:` would see its own database; one connection shares it.
         let max_connections = if in_memory { 1 } else { MAX_CONNECTIONS };
+        let path = options.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
             .await?;
-        Self::from_pool(pool, client_id).await
+        let mut store = Self::from_pool(pool, client_id).await?;
+        if !in_memory {
+            store.inline = Some(Arc::new(inline::InlineReaders::new(path)));
+        }
+        Ok(store)
     }
 
     /// The connection options [`connect`](Self::connect) uses for `url`: file created if missing,
@@ -159,6 +176,7 @@ impl SqliteStore {
             writer: Arc::default(),
             clock: Arc::new(SystemClock),
             issued: Arc::default(),
+            inline: None,
         })
     }
 
@@ -228,6 +246,10 @@ impl fmt::Debug for SqliteStore {
         f.debug_struct("SqliteStore")
             .field("client_id", &self.client_id)
             .field("connections", &self.pool.size())
+            .field(
+                "inline_connections",
+                &self.inline.as_ref().map(|inline| inline.opened()),
+            )
             .finish_non_exhaustive()
     }
 }

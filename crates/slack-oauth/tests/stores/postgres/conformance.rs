@@ -76,6 +76,17 @@ impl InstallationStore for SuiteStore {
         self.store.update_rotated_token(update).await
     }
 
+    async fn update_rotated_token_and_release_lease(
+        &self,
+        update: &TokenUpdate,
+        name: &str,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        self.store
+            .update_rotated_token_and_release_lease(update, name, holder)
+            .await
+    }
+
     async fn try_acquire_lease(
         &self,
         name: &str,

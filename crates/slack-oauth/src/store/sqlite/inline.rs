@@ -1,0 +1,167 @@
+//! Lookups run on the calling thread, on connections of their own.
+//!
+//! sqlx runs every SQLite statement on a thread per connection and hands statements and rows
+//! across with channels: two thread wake-ups per query, which cost more than the indexed lookup
+//! itself (`find_bot` runs in under 15 µs inside SQLite). The hot lookups (`find_bot`,
+//! `find_installation`, which authorize makes on every request that misses its cache) therefore
+//! run synchronously on a small set of `rusqlite` connections to the same file, with cached
+//! prepared statements. In WAL mode a reader never waits for a writer, and these connections
+//! have no busy timeout: whenever one cannot answer at once (busy, no connection free, any
+//! error), the lookup falls back to the pooled async path, which waits and reports errors
+//! properly. So a lookup never blocks its thread on a lock; it can block on disk I/O when a page
+//! is not in the OS cache, like any memory-mapped read.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::installation::{
+    bot_from_row, installation_from_row, FIND_BOT, FIND_INSTALLATION, FIND_INSTALLATION_OF_USER,
+};
+use super::{SqliteStore, CACHE_SIZE, MMAP_SIZE};
+use crate::installation::{Bot, Installation};
+use crate::store::StoreError;
+
+/// At most this many inline connections: one per thread that runs lookups at the same moment;
+/// more callers than that at once take the pooled path.
+const MAX_INLINE_CONNECTIONS: usize = 16;
+
+/// Connections for inline lookups on one database file.
+pub(super) struct InlineReaders {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    opened: AtomicUsize,
+    /// Cleared when a connection cannot be opened: every lookup then takes the pooled path.
+    enabled: AtomicBool,
+}
+
+/// Why an inline lookup did not answer: the pooled path takes over.
+struct Fallback;
+
+impl InlineReaders {
+    pub(super) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+            opened: AtomicUsize::new(0),
+            enabled: AtomicBool::new(true),
+        }
+    }
+
+    /// How many connections are open.
+    pub(super) fn opened(&self) -> usize {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    fn open(&self) -> Result<Connection, rusqlite::Error> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = Connection::open_with_flags(&self.path, flags)?;
+        // Reads only, and never wait: a busy database sends the lookup to the pooled path.
+        connection.pragma_update(None, "query_only", true)?;
+        connection.busy_timeout(std::time::Duration::ZERO)?;
+        connection.pragma_update(None, "mmap_size", MMAP_SIZE)?;
+        connection.pragma_update(None, "cache_size", CACHE_SIZE)?;
+        Ok(connection)
+    }
+
+    /// Runs `lookup` on an idle connection (opening one if none is idle and the limit allows).
+    fn with<T>(
+        &self,
+        lookup: impl FnOnce(&Connection) -> Result<T, LookupError>,
+    ) -> Result<T, Fallback> {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return Err(Fallback);
+        }
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => {
+                if self.opened.fetch_add(1, Ordering::Relaxed) >= MAX_INLINE_CONNECTIONS {
+                    self.opened.fetch_sub(1, Ordering::Relaxed);
+                    return Err(Fallback);
+                }
+                match self.open() {
+                    Ok(connection) => connection,
+                    Err(error) => {
+                        self.opened.fetch_sub(1, Ordering::Relaxed);
+                        self.enabled.store(false, Ordering::Relaxed);
+                        tracing::warn!(%error, path = %self.path.display(), "cannot open a SQLite connection for inline lookups; using the pool only");
+                        return Err(Fallback);
+                    }
+                }
+            }
+        };
+        let result = lookup(&connection);
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(connection);
+        result.map_err(|error| {
+            tracing::debug!(%error, "inline SQLite lookup fell back to the pool");
+            Fallback
+        })
+    }
+}
+
+/// An inline lookup failed: SQLite's error (busy, I/O...) or an undecodable row.
+#[derive(Debug, thiserror::Error)]
+enum LookupError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Decode(StoreError),
+}
+
+impl SqliteStore {
+    /// [`find_bot`](crate::store::InstallationStore::find_bot) inline; `None` when the pooled
+    /// path must answer.
+    pub(super) fn inline_find_bot(
+        &self,
+        scope: [&str; 3],
+    ) -> Option<Result<Option<Bot>, StoreError>> {
+        let readers = self.inline.as_ref()?;
+        let found = readers.with(|connection| {
+            let mut statement = connection.prepare_cached(&FIND_BOT)?;
+            let mut rows = statement.query(scope)?;
+            match rows.next()? {
+                Some(row) => bot_from_row(row).map(Some).map_err(LookupError::Decode),
+                None => Ok(None),
+            }
+        });
+        found.ok().map(Ok)
+    }
+
+    /// [`find_installation`](crate::store::InstallationStore::find_installation) inline; `None`
+    /// when the pooled path must answer.
+    pub(super) fn inline_find_installation(
+        &self,
+        scope: [&str; 3],
+        user_id: Option<&str>,
+    ) -> Option<Result<Option<Installation>, StoreError>> {
+        let readers = self.inline.as_ref()?;
+        let found = readers.with(|connection| {
+            let (sql, user) = match user_id {
+                Some(user) => (&*FIND_INSTALLATION_OF_USER, user),
+                None => (&*FIND_INSTALLATION, ""),
+            };
+            let mut statement = connection.prepare_cached(sql)?;
+            let [client, enterprise, team] = scope;
+            let mut rows = if user_id.is_some() {
+                statement.query([client, enterprise, team, user])?
+            } else {
+                statement.query(scope)?
+            };
+            let row = rows.next()?;
+            row.map(|row| installation_from_row(row, user_id.is_some()))
+                .transpose()
+                .map_err(LookupError::Decode)
+        });
+        found.ok().map(Ok)
+    }
+}
