@@ -554,3 +554,32 @@ async fn inline_lookups_match_the_pooled_path() {
         "sequential lookups reuse one inline connection: {inline:?}"
     );
 }
+
+/// Inline writes never checkpoint on the writing thread; background checkpoints keep the WAL
+/// from growing with every write (without them, 3,000 saves leave a WAL of ~50 MB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wal_stays_bounded_under_many_writes() {
+    let path = temporary_path("wal");
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
+    for n in 0..3_000 {
+        let installation = fixtures::workspace(&format!("T{n}"), "U1")
+            .with_rotation(at(100))
+            .installed_at(at(n))
+            .build();
+        store.save(&installation).await.unwrap();
+        if n % 500 == 0 {
+            // Let a background checkpoint run.
+            tokio::task::yield_now().await;
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let wal = std::fs::metadata(format!("{}-wal", path.display()))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert!(
+        wal < 16 * 1024 * 1024,
+        "the WAL grew to {wal} bytes: checkpoints did not run"
+    );
+    assert_eq!(store.list_installations().await.unwrap().len(), 3_000);
+}

@@ -1,4 +1,4 @@
-//! Lookups run on the calling thread, on connections of their own.
+//! Lookups and writes run on the calling thread, on connections of their own.
 //!
 //! sqlx runs every SQLite statement on a thread per connection and hands statements and rows
 //! across with channels: two thread wake-ups per query, which cost more than the indexed lookup
@@ -10,9 +10,14 @@
 //! error), the lookup falls back to the pooled async path, which waits and reports errors
 //! properly. So a lookup never blocks its thread on a lock; it can block on disk I/O when a page
 //! is not in the OS cache, like any memory-mapped read.
+//!
+//! Writes do the same on one writer connection (see `write.rs`), under the process's write lock:
+//! `BEGIN IMMEDIATE` fails at once when another process is writing, and the write goes to the
+//! pool. With `synchronous=NORMAL` in WAL mode a commit does not fsync, and this connection never
+//! checkpoints (a background task does), so an inline write costs what SQLite spends on it.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use rusqlite::{Connection, OpenFlags};
@@ -20,6 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::installation::{
     bot_from_row, installation_from_row, FIND_BOT, FIND_INSTALLATION, FIND_INSTALLATION_OF_USER,
 };
+use super::write::Statement;
 use super::{SqliteStore, CACHE_SIZE, MMAP_SIZE};
 use crate::installation::{Bot, Installation};
 use crate::store::StoreError;
@@ -28,25 +34,34 @@ use crate::store::StoreError;
 /// more callers than that at once take the pooled path.
 const MAX_INLINE_CONNECTIONS: usize = 16;
 
-/// Connections for inline lookups on one database file.
-pub(super) struct InlineReaders {
+/// Connections for inline lookups and writes on one database file.
+pub(super) struct InlineConnections {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     opened: AtomicUsize,
     /// Cleared when a connection cannot be opened: every lookup then takes the pooled path.
     enabled: AtomicBool,
+    /// The writer, opened on first use; only used under the store's write lock.
+    writer: Mutex<Option<Connection>>,
+    /// Commits made by the writer, to start checkpoints.
+    pub(super) commits: AtomicU64,
+    /// Whether a background checkpoint is running.
+    pub(super) checkpointing: AtomicBool,
 }
 
 /// Why an inline lookup did not answer: the pooled path takes over.
 struct Fallback;
 
-impl InlineReaders {
+impl InlineConnections {
     pub(super) fn new(path: PathBuf) -> Self {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
             opened: AtomicUsize::new(0),
             enabled: AtomicBool::new(true),
+            writer: Mutex::new(None),
+            commits: AtomicU64::new(0),
+            checkpointing: AtomicBool::new(false),
         }
     }
 
@@ -55,15 +70,55 @@ impl InlineReaders {
         self.opened.load(Ordering::Relaxed)
     }
 
-    fn open(&self) -> Result<Connection, rusqlite::Error> {
+    fn open(&self, writer: bool) -> Result<Connection, rusqlite::Error> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let connection = Connection::open_with_flags(&self.path, flags)?;
-        // Reads only, and never wait: a busy database sends the lookup to the pooled path.
-        connection.pragma_update(None, "query_only", true)?;
+        // Never wait: a busy database sends the statement to the pooled path.
         connection.busy_timeout(std::time::Duration::ZERO)?;
         connection.pragma_update(None, "mmap_size", MMAP_SIZE)?;
         connection.pragma_update(None, "cache_size", CACHE_SIZE)?;
+        if writer {
+            connection.pragma_update(None, "synchronous", "NORMAL")?;
+            connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        } else {
+            connection.pragma_update(None, "query_only", true)?;
+        }
         Ok(connection)
+    }
+
+    /// Runs `statements` in one `BEGIN IMMEDIATE` transaction on the writer. On any error the
+    /// transaction is rolled back (nothing written) and the caller takes the pooled path.
+    pub(super) fn write(&self, statements: &[Statement<'_>]) -> Result<Vec<u64>, ()> {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return Err(());
+        }
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if writer.is_none() {
+            match self.open(true) {
+                Ok(connection) => *writer = Some(connection),
+                Err(error) => {
+                    self.enabled.store(false, Ordering::Relaxed);
+                    tracing::warn!(%error, path = %self.path.display(), "cannot open a SQLite connection for inline writes; using the pool only");
+                    return Err(());
+                }
+            }
+        }
+        let Some(connection) = writer.as_mut() else {
+            return Err(());
+        };
+        match run_transaction(connection, statements) {
+            Ok(changed) => Ok(changed),
+            Err(error) => {
+                tracing::debug!(%error, "inline SQLite write fell back to the pool");
+                let still_open =
+                    !connection.is_autocommit() && connection.execute_batch("ROLLBACK").is_err();
+                if still_open {
+                    // A transaction that cannot be rolled back: never reuse the connection.
+                    *writer = None;
+                }
+                Err(())
+            }
+        }
     }
 
     /// Runs `lookup` on an idle connection (opening one if none is idle and the limit allows).
@@ -86,7 +141,7 @@ impl InlineReaders {
                     self.opened.fetch_sub(1, Ordering::Relaxed);
                     return Err(Fallback);
                 }
-                match self.open() {
+                match self.open(false) {
                     Ok(connection) => connection,
                     Err(error) => {
                         self.opened.fetch_sub(1, Ordering::Relaxed);
@@ -107,6 +162,21 @@ impl InlineReaders {
             Fallback
         })
     }
+}
+
+fn run_transaction(
+    connection: &Connection,
+    statements: &[Statement<'_>],
+) -> Result<Vec<u64>, rusqlite::Error> {
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    let mut changed = Vec::with_capacity(statements.len());
+    for statement in statements {
+        let mut prepared = connection.prepare_cached(statement.sql)?;
+        let rows = prepared.execute(rusqlite::params_from_iter(&statement.values))?;
+        changed.push(u64::try_from(rows).unwrap_or(u64::MAX));
+    }
+    connection.execute_batch("COMMIT")?;
+    Ok(changed)
 }
 
 /// An inline lookup failed: SQLite's error (busy, I/O...) or an undecodable row.

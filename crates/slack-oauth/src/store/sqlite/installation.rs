@@ -7,6 +7,7 @@ use sqlx::Sqlite;
 use time::OffsetDateTime;
 
 use super::codec::{expiry_seconds, format_installed_at, id_or_empty, Reader, RowRef};
+use super::write::{statement, Statement};
 use super::SqliteStore;
 use crate::installation::{Bot, Installation};
 use crate::store::memory::soonest_expiry;
@@ -44,6 +45,14 @@ const SELECT_BOT: &str = "SELECT app_id, enterprise_id, enterprise_name, team_id
 /// "Latest" everywhere: newest `installed_at`, ties to the newest row. Both orders are served
 /// by index seeks (see the migration), with no sort.
 const LATEST: &str = "ORDER BY installed_at DESC, id DESC";
+
+const UPDATE_BOT_TOKEN_OF_INSTALLATIONS: &str = "UPDATE slack_installations SET bot_token = ?, \
+    bot_refresh_token = ?, bot_token_expires_at = ? WHERE client_id = ? AND enterprise_id = ? \
+    AND team_id = ? AND bot_refresh_token = ?";
+
+const UPDATE_BOT_TOKEN_OF_BOTS: &str = "UPDATE slack_bots SET bot_token = ?, \
+    bot_refresh_token = ?, bot_token_expires_at = ? WHERE client_id = ? AND enterprise_id = ? \
+    AND team_id = ? AND bot_refresh_token = ?";
 
 /// The latest bot of an org or workspace: `?1` client id, `?2` org, `?3` team.
 pub(super) static FIND_BOT: LazyLock<String> = LazyLock::new(|| {
@@ -180,35 +189,36 @@ pub(super) fn bot_from_row<'r>(row: impl Into<RowRef<'r>>) -> Result<Bot, StoreE
 }
 
 impl SqliteStore {
-    async fn insert_bot(
-        &self,
-        connection: &mut sqlx::SqliteConnection,
-        bot: &Bot,
-    ) -> Result<(), StoreError> {
+    /// The insert of a bot version.
+    fn insert_bot_statement<'a>(
+        &'a self,
+        bot: &'a Bot,
+        installed_at: &'a str,
+        scopes: &'a str,
+    ) -> Statement<'a> {
         // Org-wide bots are stored with no team, where org-wide lookups look.
         let team_id = if bot.is_enterprise_install {
             None
         } else {
             bot.team_id.as_ref()
         };
-        sqlx::query(INSERT_BOT)
-            .bind(self.client_id.as_str())
-            .bind(id_or_empty(bot.app_id.as_ref()))
-            .bind(id_or_empty(bot.enterprise_id.as_ref()))
-            .bind(bot.enterprise_name.as_deref())
-            .bind(id_or_empty(team_id))
-            .bind(bot.team_name.as_deref())
-            .bind(bot.bot_token.secret())
-            .bind(id_or_empty(bot.bot_id.as_ref()))
-            .bind(id_or_empty(bot.bot_user_id.as_ref()))
-            .bind(bot.bot_scopes.to_string())
-            .bind(bot.bot_refresh_token.as_ref().map(|t| t.secret()))
-            .bind(expiry_seconds(bot.bot_token_expires_at))
-            .bind(bot.is_enterprise_install)
-            .bind(format_installed_at(bot.installed_at)?)
-            .execute(connection)
-            .await?;
-        Ok(())
+        statement!(
+            INSERT_BOT,
+            self.client_id.as_str(),
+            id_or_empty(bot.app_id.as_ref()),
+            id_or_empty(bot.enterprise_id.as_ref()),
+            bot.enterprise_name.as_deref(),
+            id_or_empty(team_id),
+            bot.team_name.as_deref(),
+            bot.bot_token.secret(),
+            id_or_empty(bot.bot_id.as_ref()),
+            id_or_empty(bot.bot_user_id.as_ref()),
+            scopes,
+            bot.bot_refresh_token.as_ref().map(|t| t.secret()),
+            expiry_seconds(bot.bot_token_expires_at),
+            bot.is_enterprise_install,
+            installed_at,
+        )
     }
 
     /// The latest installations per (org, team, user), restricted by `filter` (SQL on `i` and
@@ -242,45 +252,57 @@ impl InstallationStore for SqliteStore {
             i.team_id.as_ref()
         };
         let installed_at = format_installed_at(i.installed_at)?;
-        let mut write = self.begin_write().await?;
-        sqlx::query(INSERT_INSTALLATION)
-            .bind(self.client_id.as_str())
-            .bind(id_or_empty(i.app_id.as_ref()))
-            .bind(id_or_empty(i.enterprise_id.as_ref()))
-            .bind(i.enterprise_name.as_deref())
-            .bind(i.enterprise_url.as_deref())
-            .bind(id_or_empty(team_id))
-            .bind(i.team_name.as_deref())
-            .bind(i.bot_token.as_ref().map(|t| t.secret()))
-            .bind(i.bot_id.as_ref().map(|id| id.as_str()))
-            .bind(i.bot_user_id.as_ref().map(|id| id.as_str()))
-            .bind(i.bot_scopes.to_string())
-            .bind(i.bot_refresh_token.as_ref().map(|t| t.secret()))
-            .bind(expiry_seconds(i.bot_token_expires_at))
-            .bind(i.user_id.as_str())
-            .bind(i.user_token.as_ref().map(|t| t.secret()))
-            .bind(i.user_scopes.to_optional_string())
-            .bind(i.user_refresh_token.as_ref().map(|t| t.secret()))
-            .bind(expiry_seconds(i.user_token_expires_at))
-            .bind(i.incoming_webhook_url.as_deref())
-            .bind(i.incoming_webhook_channel.as_deref())
-            .bind(i.incoming_webhook_channel_id.as_deref())
-            .bind(i.incoming_webhook_configuration_url.as_deref())
-            .bind(i.is_enterprise_install)
-            .bind(i.token_type.as_deref())
-            .bind(&installed_at)
-            .execute(&mut *write.transaction)
-            .await?;
-        if let Some(bot) = i.to_bot() {
-            self.insert_bot(&mut write.transaction, &bot).await?;
+        let bot_scopes = i.bot_scopes.to_string();
+        let user_scopes = i.user_scopes.to_optional_string();
+        let mut statements = vec![statement!(
+            INSERT_INSTALLATION,
+            self.client_id.as_str(),
+            id_or_empty(i.app_id.as_ref()),
+            id_or_empty(i.enterprise_id.as_ref()),
+            i.enterprise_name.as_deref(),
+            i.enterprise_url.as_deref(),
+            id_or_empty(team_id),
+            i.team_name.as_deref(),
+            i.bot_token.as_ref().map(|t| t.secret()),
+            i.bot_id.as_ref().map(|id| id.as_str()),
+            i.bot_user_id.as_ref().map(|id| id.as_str()),
+            bot_scopes.as_str(),
+            i.bot_refresh_token.as_ref().map(|t| t.secret()),
+            expiry_seconds(i.bot_token_expires_at),
+            i.user_id.as_str(),
+            i.user_token.as_ref().map(|t| t.secret()),
+            user_scopes.as_deref(),
+            i.user_refresh_token.as_ref().map(|t| t.secret()),
+            expiry_seconds(i.user_token_expires_at),
+            i.incoming_webhook_url.as_deref(),
+            i.incoming_webhook_channel.as_deref(),
+            i.incoming_webhook_channel_id.as_deref(),
+            i.incoming_webhook_configuration_url.as_deref(),
+            i.is_enterprise_install,
+            i.token_type.as_deref(),
+            installed_at.as_str(),
+        )];
+        let bot = i
+            .to_bot()
+            .map(|bot| {
+                let installed_at = format_installed_at(bot.installed_at)?;
+                let scopes = bot.bot_scopes.to_string();
+                Ok::<_, StoreError>((bot, installed_at, scopes))
+            })
+            .transpose()?;
+        if let Some((bot, installed_at, scopes)) = &bot {
+            statements.push(self.insert_bot_statement(bot, installed_at, scopes));
         }
-        write.commit().await
+        self.write(&statements).await?;
+        Ok(())
     }
 
     async fn save_bot(&self, bot: &Bot) -> Result<(), StoreError> {
-        let _lock = self.write_lock().await;
-        let mut connection = self.pool.acquire().await?;
-        self.insert_bot(&mut connection, bot).await
+        let installed_at = format_installed_at(bot.installed_at)?;
+        let scopes = bot.bot_scopes.to_string();
+        self.write(&[self.insert_bot_statement(bot, &installed_at, &scopes)])
+            .await?;
+        Ok(())
     }
 
     async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, StoreError> {
@@ -315,50 +337,59 @@ impl InstallationStore for SqliteStore {
     }
 
     async fn delete_bot(&self, query: &InstallationQuery) -> Result<(), StoreError> {
-        let _lock = self.write_lock().await;
-        let sql =
-            "DELETE FROM slack_bots WHERE client_id = ? AND enterprise_id = ? AND team_id = ?";
-        bind_scope(sqlx::query(sql), scope(self, query))
-            .execute(&self.pool)
-            .await?;
+        let [client_id, enterprise_id, team_id] = scope(self, query);
+        self.write(&[statement!(
+            "DELETE FROM slack_bots WHERE client_id = ? AND enterprise_id = ? AND team_id = ?",
+            client_id,
+            enterprise_id,
+            team_id,
+        )])
+        .await?;
         Ok(())
     }
 
     async fn delete_installation(&self, query: &InstallationQuery) -> Result<(), StoreError> {
-        let _lock = self.write_lock().await;
-        let sql = match query.user_id {
-            Some(_) => {
+        let [client_id, enterprise_id, team_id] = scope(self, query);
+        let statement = match &query.user_id {
+            Some(user_id) => statement!(
                 "DELETE FROM slack_installations WHERE client_id = ? AND enterprise_id = ? \
-                AND team_id = ? AND user_id = ?"
-            }
-            None => {
+                 AND team_id = ? AND user_id = ?",
+                client_id,
+                enterprise_id,
+                team_id,
+                user_id.as_str(),
+            ),
+            None => statement!(
                 "DELETE FROM slack_installations WHERE client_id = ? AND enterprise_id = ? \
-                AND team_id = ?"
-            }
+                 AND team_id = ?",
+                client_id,
+                enterprise_id,
+                team_id,
+            ),
         };
-        let mut statement = bind_scope(sqlx::query(sql), scope(self, query));
-        if let Some(user_id) = &query.user_id {
-            statement = statement.bind(user_id.as_str());
-        }
-        statement.execute(&self.pool).await?;
+        self.write(&[statement]).await?;
         Ok(())
     }
 
     async fn delete_all(&self, query: &InstallationQuery) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
         let [client_id, enterprise_id, team_id] = scope(self, query);
-        for table in ["slack_bots", "slack_installations"] {
-            let sql = format!(
-                "DELETE FROM {table} WHERE client_id = ? AND enterprise_id = ? AND team_id = ?"
-            );
-            sqlx::query(&sql)
-                .bind(client_id)
-                .bind(enterprise_id)
-                .bind(team_id)
-                .execute(&mut *write.transaction)
-                .await?;
-        }
-        write.commit().await
+        self.write(&[
+            statement!(
+                "DELETE FROM slack_bots WHERE client_id = ? AND enterprise_id = ? AND team_id = ?",
+                client_id,
+                enterprise_id,
+                team_id,
+            ),
+            statement!(
+                "DELETE FROM slack_installations WHERE client_id = ? AND enterprise_id = ? \
+                 AND team_id = ?",
+                client_id,
+                enterprise_id,
+                team_id,
+            ),
+        ])
+        .await?;
+        Ok(())
     }
 
     async fn list_installations(&self) -> Result<Vec<Installation>, StoreError> {
@@ -436,56 +467,50 @@ impl SqliteStore {
         let previous = update.previous_refresh_token.secret();
         let refresh_token = update.refresh_token.secret();
         let expires_at = update.expires_at.unix_timestamp();
-        let mut write = self.begin_write().await?;
-        let mut changed = 0;
-        match &update.token {
-            RotatedToken::Bot { token } => {
-                for table in ["slack_installations", "slack_bots"] {
-                    let sql = format!(
-                        "UPDATE {table} SET bot_token = ?, bot_refresh_token = ?, \
-                         bot_token_expires_at = ? WHERE client_id = ? AND enterprise_id = ? \
-                         AND team_id = ? AND bot_refresh_token = ?"
-                    );
-                    changed += sqlx::query(&sql)
-                        .bind(token.secret())
-                        .bind(refresh_token)
-                        .bind(expires_at)
-                        .bind(client_id)
-                        .bind(enterprise_id)
-                        .bind(team_id)
-                        .bind(previous)
-                        .execute(&mut *write.transaction)
-                        .await?
-                        .rows_affected();
-                }
-            }
-            RotatedToken::User { user_id, token } => {
-                changed += sqlx::query(
-                    "UPDATE slack_installations SET user_token = ?, user_refresh_token = ?, \
-                     user_token_expires_at = ? WHERE client_id = ? AND enterprise_id = ? \
-                     AND team_id = ? AND user_id = ? AND user_refresh_token = ?",
-                )
-                .bind(token.secret())
-                .bind(refresh_token)
-                .bind(expires_at)
-                .bind(client_id)
-                .bind(enterprise_id)
-                .bind(team_id)
-                .bind(user_id.as_str())
-                .bind(previous)
-                .execute(&mut *write.transaction)
-                .await?
-                .rows_affected();
-            }
-        }
+        let mut statements = match &update.token {
+            RotatedToken::Bot { token } => ["slack_installations", "slack_bots"]
+                .into_iter()
+                .map(|table| {
+                    let sql = if table == "slack_bots" {
+                        UPDATE_BOT_TOKEN_OF_BOTS
+                    } else {
+                        UPDATE_BOT_TOKEN_OF_INSTALLATIONS
+                    };
+                    statement!(
+                        sql,
+                        token.secret(),
+                        refresh_token,
+                        expires_at,
+                        client_id,
+                        enterprise_id,
+                        team_id,
+                        previous,
+                    )
+                })
+                .collect::<Vec<_>>(),
+            RotatedToken::User { user_id, token } => vec![statement!(
+                "UPDATE slack_installations SET user_token = ?, user_refresh_token = ?, \
+                 user_token_expires_at = ? WHERE client_id = ? AND enterprise_id = ? \
+                 AND team_id = ? AND user_id = ? AND user_refresh_token = ?",
+                token.secret(),
+                refresh_token,
+                expires_at,
+                client_id,
+                enterprise_id,
+                team_id,
+                user_id.as_str(),
+                previous,
+            )],
+        };
+        let updates = statements.len();
         if let Some((name, holder)) = release {
-            sqlx::query("DELETE FROM slack_oauth_leases WHERE name = ? AND holder = ?")
-                .bind(name)
-                .bind(holder)
-                .execute(&mut *write.transaction)
-                .await?;
+            statements.push(statement!(
+                "DELETE FROM slack_oauth_leases WHERE name = ? AND holder = ?",
+                name,
+                holder,
+            ));
         }
-        write.commit().await?;
-        Ok(changed > 0)
+        let changed = self.write(&statements).await?;
+        Ok(changed[..updates].iter().sum::<u64>() > 0)
     }
 }

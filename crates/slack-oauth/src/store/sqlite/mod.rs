@@ -10,7 +10,6 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::clock::{Clock, SystemClock};
@@ -21,6 +20,7 @@ mod codec;
 mod inline;
 mod installation;
 mod state;
+mod write;
 
 /// The schema: slack_sdk's tables (verbatim, `IF NOT EXISTS`) and our indexes and lease table.
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -100,7 +100,7 @@ pub struct SqliteStore {
     issued: Arc<AtomicU64>,
     /// Connections for lookups on the calling thread (database files opened by
     /// [`connect`](Self::connect) only; see `inline.rs`).
-    inline: Option<Arc<inline::InlineReaders>>,
+    inline: Option<Arc<inline::InlineConnections>>,
 }
 
 impl SqliteStore {
@@ -127,7 +127,7 @@ impl SqliteStore {
             .await?;
         let mut store = Self::from_pool(pool, client_id).await?;
         if !in_memory {
-            store.inline = Some(Arc::new(inline::InlineReaders::new(path)));
+            store.inline = Some(Arc::new(inline::InlineConnections::new(path)));
         }
         Ok(store)
     }
@@ -202,32 +202,6 @@ impl SqliteStore {
     /// Takes this process's write lock, for a single-statement write.
     async fn write_lock(&self) -> OwnedMutexGuard<()> {
         Arc::clone(&self.writer).lock_owned().await
-    }
-
-    /// Takes the write lock and begins a `BEGIN IMMEDIATE` transaction: the database's write lock
-    /// is taken up front (waiting up to the busy timeout), so the transaction cannot fail half way
-    /// because another process wrote in between.
-    async fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
-        let guard = self.write_lock().await;
-        let transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTransaction {
-            transaction,
-            _guard: guard,
-        })
-    }
-}
-
-/// A write transaction holding the process's write lock. Dropped without commit, it rolls back
-/// (sqlx queues the rollback) and then releases the lock.
-struct WriteTransaction {
-    // Field order matters: the transaction is dropped (rolled back) before the lock is released.
-    transaction: Transaction<'static, Sqlite>,
-    _guard: OwnedMutexGuard<()>,
-}
-
-impl WriteTransaction {
-    async fn commit(self) -> Result<(), StoreError> {
-        self.transaction.commit().await.map_err(StoreError::from)
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 
 use time::OffsetDateTime;
 
+use super::write::statement;
 use super::SqliteStore;
 use crate::secret::StateValue;
 use crate::store::{new_state_value, StateStore, StoreError};
@@ -30,36 +31,36 @@ impl StateStore for SqliteStore {
         if self.issued.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
             self.purge_expired(self.clock.now()).await?;
         }
-        let _lock = self.write_lock().await;
-        sqlx::query("INSERT INTO oauth_states (state, expire_at) VALUES (?, ?)")
-            .bind(state.secret())
-            .bind(unix_seconds(expires_at))
-            .execute(&self.pool)
-            .await?;
+        self.write(&[statement!(
+            "INSERT INTO oauth_states (state, expire_at) VALUES (?, ?)",
+            state.secret(),
+            unix_seconds(expires_at),
+        )])
+        .await?;
         Ok(state)
     }
 
     async fn consume(&self, state: &StateValue, now: OffsetDateTime) -> Result<bool, StoreError> {
         // One statement: of two concurrent consumes, the second finds the row already deleted
         // (slack_sdk selects then deletes, so both can succeed, W20).
-        let _lock = self.write_lock().await;
-        let deleted = sqlx::query("DELETE FROM oauth_states WHERE state = ? AND expire_at > ?")
-            .bind(state.secret())
-            .bind(unix_seconds(now))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(deleted > 0)
+        let deleted = self
+            .write(&[statement!(
+                "DELETE FROM oauth_states WHERE state = ? AND expire_at > ?",
+                state.secret(),
+                unix_seconds(now),
+            )])
+            .await?;
+        Ok(deleted[0] > 0)
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let _lock = self.write_lock().await;
-        let deleted = sqlx::query("DELETE FROM oauth_states WHERE expire_at <= ?")
-            .bind(unix_seconds(now))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(deleted)
+        let deleted = self
+            .write(&[statement!(
+                "DELETE FROM oauth_states WHERE expire_at <= ?",
+                unix_seconds(now),
+            )])
+            .await?;
+        Ok(deleted[0])
     }
 }
 
@@ -72,21 +73,20 @@ pub(super) async fn try_acquire_lease(
     now: OffsetDateTime,
     until: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    let _lock = store.write_lock().await;
-    let taken = sqlx::query(
-        "INSERT INTO slack_oauth_leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
-         expires_at = excluded.expires_at \
-         WHERE slack_oauth_leases.expires_at <= ?4 OR slack_oauth_leases.holder = excluded.holder",
-    )
-    .bind(name)
-    .bind(holder)
-    .bind(unix_millis(until))
-    .bind(unix_millis(now))
-    .execute(&store.pool)
-    .await?
-    .rows_affected();
-    Ok(taken > 0)
+    let taken = store
+        .write(&[statement!(
+            "INSERT INTO slack_oauth_leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             expires_at = excluded.expires_at \
+             WHERE slack_oauth_leases.expires_at <= ?4 \
+             OR slack_oauth_leases.holder = excluded.holder",
+            name,
+            holder,
+            unix_millis(until),
+            unix_millis(now),
+        )])
+        .await?;
+    Ok(taken[0] > 0)
 }
 
 /// Releases the lease if `holder` holds it.
@@ -95,11 +95,12 @@ pub(super) async fn release_lease(
     name: &str,
     holder: &str,
 ) -> Result<(), StoreError> {
-    let _lock = store.write_lock().await;
-    sqlx::query("DELETE FROM slack_oauth_leases WHERE name = ? AND holder = ?")
-        .bind(name)
-        .bind(holder)
-        .execute(&store.pool)
+    store
+        .write(&[statement!(
+            "DELETE FROM slack_oauth_leases WHERE name = ? AND holder = ?",
+            name,
+            holder,
+        )])
         .await?;
     Ok(())
 }
