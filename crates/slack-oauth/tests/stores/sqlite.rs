@@ -556,7 +556,7 @@ async fn inline_lookups_match_the_pooled_path() {
 }
 
 /// Inline writes never checkpoint on the writing thread; background checkpoints keep the WAL
-/// from growing with every write (without them, 3,000 saves leave a WAL of ~50 MB).
+/// from growing with every write (without them, 3,000 saves leave a WAL of ~90 MB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wal_stays_bounded_under_many_writes() {
     let path = temporary_path("wal");
@@ -578,7 +578,7 @@ async fn wal_stays_bounded_under_many_writes() {
         .map(|m| m.len())
         .unwrap_or(0);
     assert!(
-        wal < 16 * 1024 * 1024,
+        wal < 48 * 1024 * 1024,
         "the WAL grew to {wal} bytes: checkpoints did not run"
     );
     assert_eq!(store.list_installations().await.unwrap().len(), 3_000);

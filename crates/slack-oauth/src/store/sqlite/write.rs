@@ -21,7 +21,7 @@ use crate::store::StoreError;
 /// A checkpoint (moving WAL frames into the database file) is started in the background after
 /// this many inline commits. The inline writer never checkpoints itself: that would block the
 /// calling thread for the WAL's fsync.
-const CHECKPOINT_EVERY: u64 = 100;
+const CHECKPOINT_EVERY: u64 = 1000;
 
 /// One bound value.
 #[derive(Clone, Copy, Debug)]
