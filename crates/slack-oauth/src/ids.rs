@@ -1,7 +1,10 @@
 //! Slack identifiers: plain newtypes so that a team id is never passed where a user id belongs.
 //!
-//! They are not secret, so they implement `Display`. Slack's own prefixes (`T…`, `E…`, `U…`/`W…`,
+//! They are not secret, so they implement `Display`. The text is shared (`Arc<str>`): a clone
+//! (every cache hit of authorize clones a few) costs no allocation. Slack's own prefixes (`T…`, `E…`, `U…`/`W…`,
 //! `B…`, `A…`) are not enforced: Slack documents ids as opaque strings.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,12 +19,12 @@ macro_rules! id_type {
         /// ```
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Wraps an id.
             pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into())
+                Self(Arc::from(value.into()))
             }
 
             /// The id as a string slice.
@@ -31,7 +34,7 @@ macro_rules! id_type {
 
             /// The id as an owned string.
             pub fn into_string(self) -> String {
-                self.0
+                self.0.to_string()
             }
         }
 
@@ -49,13 +52,13 @@ macro_rules! id_type {
 
         impl From<String> for $name {
             fn from(value: String) -> Self {
-                Self(value)
+                Self(Arc::from(value))
             }
         }
 
         impl From<&str> for $name {
             fn from(value: &str) -> Self {
-                Self(value.to_owned())
+                Self(Arc::from(value))
             }
         }
 
@@ -67,13 +70,13 @@ macro_rules! id_type {
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                &*self.0 == other
             }
         }
 
         impl PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
+                &*self.0 == *other
             }
         }
     };

@@ -5,6 +5,7 @@
 //! them and `Display` shows only ids.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -25,7 +26,7 @@ use crate::secret::{redacted_token, BotToken, RefreshToken, UserToken};
 /// assert!(Scopes::parse("").is_empty());
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Scopes(Vec<String>);
+pub struct Scopes(Arc<[String]>);
 
 impl Scopes {
     /// Parses a comma-separated scope string.
@@ -80,7 +81,7 @@ impl fmt::Display for Scopes {
 
 impl fmt::Debug for Scopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(&self.0).finish()
+        f.debug_list().entries(self.0.iter()).finish()
     }
 }
 

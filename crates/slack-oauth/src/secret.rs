@@ -1,9 +1,11 @@
 //! Secret values (tokens, client and signing secrets, OAuth codes, states) that never print.
 //!
-//! Every type here wraps a `String` and implements `Debug` with a redacted form: tokens keep their
+//! Every type here wraps a shared string (`Arc<str>`: clones cost no allocation) and implements `Debug` with a redacted form: tokens keep their
 //! kind prefix (`xoxb-…(redacted)`) so logs stay useful, everything else prints `[redacted]`.
 //! None of them implements `Display`, so a secret cannot end up in a `format!("{}")` by accident.
 //! The value is read only through [`secret()`](BotToken::secret).
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,12 +38,12 @@ macro_rules! secret_type {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Wraps a secret value.
             pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into())
+                Self(Arc::from(value.into()))
             }
 
             /// The secret value itself.
@@ -57,7 +59,7 @@ macro_rules! secret_type {
             /// # Security
             /// Never log or display the returned string.
             pub fn into_secret(self) -> String {
-                self.0
+                self.0.to_string()
             }
         }
 
@@ -70,13 +72,13 @@ macro_rules! secret_type {
 
         impl From<String> for $name {
             fn from(value: String) -> Self {
-                Self(value)
+                Self(Arc::from(value))
             }
         }
 
         impl From<&str> for $name {
             fn from(value: &str) -> Self {
-                Self(value.to_owned())
+                Self(Arc::from(value))
             }
         }
     };
