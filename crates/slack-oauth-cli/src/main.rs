@@ -11,6 +11,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's allocator: a request allocates many small, short-lived buffers,
+/// and glibc's free-list upkeep (`malloc_consolidate`) took about 5% of `serve`'s CPU per install
+/// flow (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod apps;
 mod config;
 mod demo;

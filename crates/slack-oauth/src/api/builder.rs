@@ -127,8 +127,14 @@ impl ClientBuilder {
             .timeout(self.request_timeout)
             .build()
             .map_err(|error| ApiError::Config(format!("cannot build the HTTP client: {error}")))?;
+        let method_urls = super::client::METHODS
+            .iter()
+            .filter_map(|method| Some((*method, base_url.join(method).ok()?)))
+            .collect::<Vec<_>>()
+            .into();
         Ok(Client {
             http,
+            method_urls,
             base_url,
             max_retries: self.max_retries,
             max_retry_wait: self.max_retry_wait,
