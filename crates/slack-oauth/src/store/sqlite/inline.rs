@@ -22,6 +22,7 @@ use std::sync::{Mutex, PoisonError};
 
 use rusqlite::{Connection, OpenFlags};
 
+use super::group::WriteQueue;
 use super::installation::{
     bot_from_row, installation_from_row, FIND_BOT, FIND_INSTALLATION, FIND_INSTALLATION_OF_USER,
 };
@@ -50,6 +51,8 @@ pub(super) struct InlineConnections {
     pub(super) commits: AtomicU64,
     /// Whether a background checkpoint is running.
     pub(super) checkpointing: AtomicBool,
+    /// Writers waiting to share a transaction.
+    pub(super) queue: WriteQueue,
 }
 
 /// Why an inline lookup did not answer: the pooled path takes over.
@@ -65,6 +68,7 @@ impl InlineConnections {
             writer: Mutex::new(None),
             commits: AtomicU64::new(0),
             checkpointing: AtomicBool::new(false),
+            queue: WriteQueue::default(),
         }
     }
 
@@ -98,11 +102,14 @@ impl InlineConnections {
         Ok(connection)
     }
 
-    /// Runs `statements` in one `BEGIN IMMEDIATE` transaction on the writer. On any error the
-    /// transaction is rolled back (nothing written) and the caller takes the pooled path.
-    pub(super) fn write(&self, statements: &[Statement<'_>]) -> Result<Vec<u64>, ()> {
+    /// Runs each group of statements in a savepoint of one `BEGIN IMMEDIATE` transaction on
+    /// the writer (see `group.rs`). Returns each group's answer (`None`: rolled back, to be run
+    /// through the pool) and whether a commit was made. When the transaction cannot be begun
+    /// or committed, nothing is written and every answer is `None`.
+    pub(super) fn write_group(&self, groups: &[&[Statement<'_>]]) -> (Vec<Option<Vec<u64>>>, bool) {
+        let nothing = || (vec![None; groups.len()], false);
         if !self.enabled.load(Ordering::Relaxed) {
-            return Err(());
+            return nothing();
         }
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if writer.is_none() {
@@ -111,15 +118,15 @@ impl InlineConnections {
                 Err(error) => {
                     self.enabled.store(false, Ordering::Relaxed);
                     tracing::warn!(%error, path = %self.path.display(), "cannot open a SQLite connection for inline writes; using the pool only");
-                    return Err(());
+                    return nothing();
                 }
             }
         }
         let Some(connection) = writer.as_mut() else {
-            return Err(());
+            return nothing();
         };
-        match run_transaction(connection, statements) {
-            Ok(changed) => Ok(changed),
+        match run_group(connection, groups) {
+            Ok(answers) => (answers, true),
             Err(error) => {
                 tracing::debug!(%error, "inline SQLite write fell back to the pool");
                 let still_open =
@@ -128,7 +135,7 @@ impl InlineConnections {
                     // A transaction that cannot be rolled back: never reuse the connection.
                     *writer = None;
                 }
-                Err(())
+                nothing()
             }
         }
     }
@@ -176,19 +183,47 @@ impl InlineConnections {
     }
 }
 
-fn run_transaction(
+/// The transaction of [`InlineConnections::write_group`]. An error of one group rolls back
+/// its savepoint only; an error outside them (begin, commit) fails the whole group.
+fn run_group(
+    connection: &Connection,
+    groups: &[&[Statement<'_>]],
+) -> Result<Vec<Option<Vec<u64>>>, rusqlite::Error> {
+    // Cached like the statements: parsing these on every write showed in profiles.
+    connection.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let mut answers = Vec::with_capacity(groups.len());
+    if let [only] = groups {
+        answers.push(Some(run_statements(connection, only)?));
+    } else {
+        for group in groups {
+            connection.prepare_cached("SAVEPOINT write")?.execute([])?;
+            match run_statements(connection, group) {
+                Ok(changed) => answers.push(Some(changed)),
+                Err(error) => {
+                    tracing::debug!(%error, "a grouped SQLite write failed; its owner retries it");
+                    connection
+                        .prepare_cached("ROLLBACK TO write")?
+                        .execute([])?;
+                    answers.push(None);
+                }
+            }
+            connection.prepare_cached("RELEASE write")?.execute([])?;
+        }
+    }
+    connection.prepare_cached("COMMIT")?.execute([])?;
+    Ok(answers)
+}
+
+fn run_statements(
     connection: &Connection,
     statements: &[Statement<'_>],
 ) -> Result<Vec<u64>, rusqlite::Error> {
-    // Cached like the statements: parsing BEGIN and COMMIT on every write showed in profiles.
-    connection.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     let mut changed = Vec::with_capacity(statements.len());
     for statement in statements {
         let mut prepared = connection.prepare_cached(statement.sql)?;
         let rows = prepared.execute(rusqlite::params_from_iter(&statement.values))?;
         changed.push(u64::try_from(rows).unwrap_or(u64::MAX));
     }
-    connection.prepare_cached("COMMIT")?.execute([])?;
     Ok(changed)
 }
 

@@ -17,6 +17,7 @@ use crate::ids::ClientId;
 use crate::store::StoreError;
 
 mod codec;
+mod group;
 mod inline;
 mod installation;
 mod state;
