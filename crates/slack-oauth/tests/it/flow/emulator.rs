@@ -1,6 +1,5 @@
 //! End-to-end installs: the flow's code exchange over real HTTP against `slack_emulator`, with
-//! `MemoryStore` and a manual clock; the app itself through `oneshot`, except for one
-//! browser-like walk over real sockets.
+//! `MemoryStore` and a manual clock; the app served on loopback too (`fixtures::send`).
 
 use std::time::Duration;
 

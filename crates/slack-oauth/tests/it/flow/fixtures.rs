@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::Router;
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use slack_oauth::api::Client;
 use slack_oauth::clock::ManualClock;
 use slack_oauth::flow::OAuthFlow;
@@ -20,8 +20,8 @@ use slack_oauth::settings::OAuthSettings;
 use slack_oauth::store::{
     new_state_value, InstallationQuery, InstallationStore, StateStore, StoreError, TokenUpdate,
 };
+use std::future::IntoFuture as _;
 use time::OffsetDateTime;
-use tower::ServiceExt as _;
 
 /// The app's client id in these tests.
 pub const CLIENT_ID: &str = "111.222";
@@ -366,14 +366,32 @@ impl Answer {
     }
 }
 
-/// Sends `request` through `app`.
+/// Sends `request` to `app` over real HTTP: `app` is served on a loopback port for this one
+/// request and the request goes through hyper's client with its path and query as given
+/// (malformed ones included), each `Cookie` header on its own line.
 pub async fn send(app: &Router, request: Request<Body>) -> Answer {
-    let response: Response<Body> = app.clone().oneshot(request).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(axum::serve(listener, app.clone()).into_future());
+    let (mut parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |path| path.as_str())
+        .to_owned();
+    parts.uri = format!("http://{address}{path}").parse().unwrap();
+    let request = Request::from_parts(parts, http_body_util::Full::new(body));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let response = client.request(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+    let body = http_body_util::BodyExt::collect(response.into_body())
         .await
-        .unwrap();
+        .unwrap()
+        .to_bytes();
+    server.abort();
     Answer {
         status,
         headers,

@@ -1,6 +1,6 @@
 //! Router-level tests: the install path and every callback branch up to the code exchange,
-//! through `slack_oauth::axum::routes` with `oneshot` (no socket), a fake store and a manual
-//! clock.
+//! through `slack_oauth::axum::routes` over real HTTP (`fixtures::send`), a fake store and a
+//! manual clock.
 
 use std::time::Duration;
 
