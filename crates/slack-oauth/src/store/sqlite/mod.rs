@@ -64,18 +64,27 @@ const MAX_CONNECTIONS: u32 = 8;
 /// value that cannot be read is a [`StoreError::Corrupt`] naming the table and column, never "not installed".
 /// Custom values are not persisted, as in slack_sdk.
 ///
-/// **Concurrency**: WAL journal, `synchronous=NORMAL`, a 10 s busy timeout and a connection
-/// pool. Writes are serialized by an in-process lock and multi-statement writes run in `BEGIN
-/// IMMEDIATE` transactions, so concurrent writers (in this process or another one, Python
-/// included) wait for each other instead of failing with "database is locked".
+/// **Concurrency**: WAL journal, `synchronous=NORMAL`, a 10 s busy timeout. Writes are
+/// serialized by an in-process lock and run in `BEGIN IMMEDIATE` transactions, so concurrent
+/// writers (in this process or another one, Python included) wait for each other instead of
+/// failing with "database is locked".
 ///
-/// **Lookups** (`find_bot`, `find_installation`) on a database file opened with
-/// [`connect`](Self::connect) run on the calling thread, on up to 16 connections of their own
-/// with cached prepared statements, instead of a round trip to sqlx's connection thread: a
-/// lookup then costs about what SQLite spends on it (tens of microseconds, see BENCHMARKS.md).
-/// These connections never wait on a lock: when one cannot answer at once (the database busy, an
-/// error, all 16 in use), the lookup takes the pooled path, which waits and reports errors. A
-/// store made with [`from_pool`](Self::from_pool) and in-memory databases use the pool only.
+/// **Fast paths** on a database file opened with [`connect`](Self::connect) (a store made with
+/// [`from_pool`](Self::from_pool), and in-memory databases, use sqlx's pool only):
+///
+/// - **Lookups** (`find_bot`, `find_installation`) run on the calling thread, on up to 16
+///   connections of their own with cached prepared statements, instead of a round trip to
+///   sqlx's connection thread: a lookup costs about what SQLite spends on it (~20 µs, see
+///   BENCHMARKS.md).
+/// - **Writes** run on the calling thread too, on one writer connection, and writes that arrive
+///   together share one transaction (*group commit*), each in its own savepoint: the pages they
+///   all touch are written to the WAL once. A write that fails inside a group is rolled back
+///   alone and retried through the pool. The WAL is checkpointed in the background every 1,000
+///   commits (the writer never checkpoints on the calling thread).
+/// - These connections never wait on a lock: whenever one cannot answer at once (another
+///   process writing, an error, all in use), the operation takes the pooled path, which waits
+///   up to the busy timeout and reports errors. A lookup can still block its thread on disk I/O
+///   for a page that is not in the OS cache.
 ///
 /// ```
 /// use slack_oauth::store::{InstallationQuery, InstallationStore, SqliteStore};
