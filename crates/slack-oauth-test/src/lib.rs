@@ -48,6 +48,8 @@
 //! rotation or authorize. It is unpublished: its API changes with the store traits.
 
 pub mod assert;
+#[cfg(feature = "sqlite")]
+pub mod bench;
 pub mod cases;
 pub mod fixtures;
 #[cfg(feature = "sqlite")]

@@ -18,15 +18,14 @@
 
 use std::future::Future;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use slack_oauth::authorize::{AuthorizeRequest, Authorizer, CachedStore};
 use slack_oauth::secret::SigningSecret;
 use slack_oauth::store::{InstallationStore, PostgresStore, SqliteStore};
+use slack_oauth_test::bench::Picker;
 use time::OffsetDateTime;
 use tokio::runtime::Runtime;
 
@@ -34,32 +33,6 @@ const CLIENT_ID: &str = "111.222";
 const ROWS: u64 = 100_000;
 /// Workspaces the cached case cycles through (all stay in the cache).
 const HOT_WORKSPACES: u64 = 1_000;
-
-/// The store benchmark's generator: N installations and bots, two versions per workspace
-/// (users U2k and U2k+1, the second one latest), tokens expiring in 2027.
-const SEED: &str = "
-WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?1)
-INSERT INTO slack_installations (client_id, app_id, enterprise_id, enterprise_name, team_id,
-    team_name, bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token,
-    bot_token_expires_at, user_id, user_token, user_scopes, user_refresh_token,
-    user_token_expires_at, is_enterprise_install, token_type, installed_at)
-SELECT '111.222', 'A0KRD7HC3', '', NULL, 'T' || (i / 2), 'Workspace ' || (i / 2),
-    'xoxe.xoxb-1-' || printf('%040d', i), 'B' || (i / 2), 'UB' || (i / 2),
-    'chat:write,commands,channels:history,users:read', 'xoxe-1-' || printf('%060d', i),
-    1800000000 + i, 'U' || i, 'xoxe.xoxp-1-' || printf('%040d', i), 'search:read',
-    'xoxe-1-' || printf('%060d', i + 1), 1800000000 + i, 0, 'bot',
-    strftime('%Y-%m-%d %H:%M:%S', 1767225600 + i, 'unixepoch') || '.000000'
-FROM seq;
-WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?1)
-INSERT INTO slack_bots (client_id, app_id, enterprise_id, enterprise_name, team_id, team_name,
-    bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token, bot_token_expires_at,
-    is_enterprise_install, installed_at)
-SELECT '111.222', 'A0KRD7HC3', '', NULL, 'T' || (i / 2), 'Workspace ' || (i / 2),
-    'xoxe.xoxb-1-' || printf('%040d', i), 'B' || (i / 2), 'UB' || (i / 2),
-    'chat:write,commands,channels:history,users:read', 'xoxe-1-' || printf('%060d', i),
-    1800000000 + i, 0, strftime('%Y-%m-%d %H:%M:%S', 1767225600 + i, 'unixepoch') || '.000000'
-FROM seq;
-";
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -69,56 +42,9 @@ fn runtime() -> Runtime {
         .expect("tokio runtime")
 }
 
-fn bench_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-dbs");
-    std::fs::create_dir_all(&dir).expect("cannot create target/bench-dbs");
-    dir
-}
-
-/// The store benchmark's database with `ROWS` rows, seeded unless already there.
+/// The store benchmark's database with `ROWS` rows (`slack_oauth_test::bench`).
 async fn sqlite() -> SqliteStore {
-    let path = bench_dir().join(format!("installations-{ROWS}.sqlite"));
-    let url = format!("sqlite://{}", path.display());
-    let store = SqliteStore::connect(&url, CLIENT_ID).await.expect("open");
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM slack_installations")
-        .fetch_one(store.pool())
-        .await
-        .expect("count");
-    if u64::try_from(count).ok() == Some(ROWS) {
-        return store;
-    }
-    assert_eq!(count, 0, "{} holds another seed; delete it", path.display());
-    eprintln!("seeding {ROWS} installations into {}", path.display());
-    let mut transaction = store.pool().begin().await.expect("begin");
-    for statement in SEED.split_terminator(';').filter(|s| !s.trim().is_empty()) {
-        sqlx::query(statement)
-            .bind(i64::try_from(ROWS).expect("fits"))
-            .execute(&mut *transaction)
-            .await
-            .expect("seed");
-    }
-    transaction.commit().await.expect("commit");
-    store
-}
-
-/// Workspace numbers in a scattered order over `0..workspaces`.
-struct Picker {
-    workspaces: u64,
-    next: AtomicU64,
-}
-
-impl Picker {
-    fn new(workspaces: u64) -> Self {
-        Self {
-            workspaces,
-            next: AtomicU64::new(1),
-        }
-    }
-
-    fn next(&self) -> u64 {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        n.wrapping_mul(2_654_435_761) % self.workspaces
-    }
+    slack_oauth_test::bench::seeded_sqlite(ROWS).await
 }
 
 /// A request from workspace `w`'s latest installer (one lookup).
@@ -189,16 +115,16 @@ fn sqlite_benches(c: &mut Criterion) {
     });
 
     percentiles(&runtime, "sqlite uncached, installer", || {
-        authorize(&uncached, installer_request(picker.next()))
+        authorize(&uncached, installer_request(picker.pick()))
     });
     percentiles(&runtime, "sqlite uncached, other user", || {
-        authorize(&uncached, other_user_request(picker.next()))
+        authorize(&uncached, other_user_request(picker.pick()))
     });
     percentiles(&runtime, "sqlite cached, installer", || {
-        authorize(&cached, installer_request(hot.next()))
+        authorize(&cached, installer_request(hot.pick()))
     });
     percentiles(&runtime, "sqlite cached, other user", || {
-        authorize(&cached, other_user_request(hot.next()))
+        authorize(&cached, other_user_request(hot.pick()))
     });
 
     let mut group = c.benchmark_group("authorize_sqlite_100k");
@@ -207,19 +133,19 @@ fn sqlite_benches(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     group.bench_function("uncached_installer", |b| {
         b.to_async(&runtime)
-            .iter(|| authorize(&uncached, installer_request(picker.next())));
+            .iter(|| authorize(&uncached, installer_request(picker.pick())));
     });
     group.bench_function("uncached_other_user", |b| {
         b.to_async(&runtime)
-            .iter(|| authorize(&uncached, other_user_request(picker.next())));
+            .iter(|| authorize(&uncached, other_user_request(picker.pick())));
     });
     group.bench_function("cached_installer", |b| {
         b.to_async(&runtime)
-            .iter(|| authorize(&cached, installer_request(hot.next())));
+            .iter(|| authorize(&cached, installer_request(hot.pick())));
     });
     group.bench_function("cached_other_user", |b| {
         b.to_async(&runtime)
-            .iter(|| authorize(&cached, other_user_request(hot.next())));
+            .iter(|| authorize(&cached, other_user_request(hot.pick())));
     });
     group.finish();
 }
@@ -262,14 +188,14 @@ fn postgres_benches(c: &mut Criterion) {
     let uncached = Authorizer::new(store);
     let picker = Picker::new(50_000);
     percentiles(&runtime, "postgres uncached, installer", || {
-        authorize(&uncached, request(picker.next()))
+        authorize(&uncached, request(picker.pick()))
     });
     let mut group = c.benchmark_group("authorize_postgres_100k");
     group.sample_size(30);
     group.measurement_time(Duration::from_secs(3));
     group.bench_function("uncached_installer", |b| {
         b.to_async(&runtime)
-            .iter(|| authorize(&uncached, request(picker.next())));
+            .iter(|| authorize(&uncached, request(picker.pick())));
     });
     group.finish();
 }
