@@ -217,9 +217,15 @@ impl SqliteStore {
         if inline.checkpointing.swap(true, Ordering::AcqRel) {
             return;
         }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No Tokio runtime to run it on (the store polled by another executor): skipped;
+            // the next one, 1,000 commits later, tries again.
+            inline.checkpointing.store(false, Ordering::Release);
+            return;
+        };
         let pool = self.pool.clone();
         let writer = Arc::clone(&self.writer);
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let _lock = writer.lock_owned().await;
             if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&pool)
