@@ -22,6 +22,9 @@ use tokio::sync::oneshot;
 use super::inline::InlineConnections;
 use super::write::Statement;
 
+/// How many more groups a leader runs for writers that queued while it was running.
+const MAX_EXTRA_GROUPS: usize = 4;
+
 /// What a queued writer gets back: the rows each statement changed, or `None` when it must run
 /// its write itself through the pool.
 type Answer = Option<Vec<u64>>;
@@ -113,8 +116,9 @@ impl LeaderGuard<'_> {
         std::mem::take(&mut state.queued)
     }
 
-    /// Runs the leader's own write and every queued one, in groups, until the queue is empty,
-    /// then resigns. Returns the leader's own answer and the number of commits made.
+    /// Runs the leader's own write and the queued ones, in groups, until the queue is empty or
+    /// [`MAX_EXTRA_GROUPS`] more groups ran, then resigns (handing any rest back). Returns the
+    /// leader's own answer and the number of commits made.
     /// Synchronous: call it holding the process's write lock.
     pub(super) fn run(
         mut self,
@@ -132,8 +136,13 @@ impl LeaderGuard<'_> {
         let mut answers = answers.into_iter();
         let own_answer = answers.next().flatten();
         answer(queued, answers);
-        // Writers that queued while the group ran (from other worker threads).
-        while self.armed {
+        // Writers that queued while the group ran (from other worker threads), a few groups at
+        // most: then the guard's drop hands the rest back, so that a steady stream of writers
+        // never keeps one leader (and its own request) from returning.
+        for _ in 0..MAX_EXTRA_GROUPS {
+            if !self.armed {
+                break;
+            }
             let queued = self.take_or_resign();
             if queued.is_empty() {
                 break;
