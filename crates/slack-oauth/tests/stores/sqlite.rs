@@ -583,3 +583,48 @@ async fn wal_stays_bounded_under_many_writes() {
     );
     assert_eq!(store.list_installations().await.unwrap().len(), 3_000);
 }
+
+/// Another process holding the database's write lock (here a plain connection inside `BEGIN
+/// IMMEDIATE`, as Python's store would): the inline writer cannot begin, so the save waits on
+/// the pooled path until the lock is released and then succeeds; lookups are not blocked
+/// meanwhile (WAL readers never wait for writers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waits_for_another_process_holding_the_write_lock() {
+    use sqlx::Connection as _;
+
+    let path = temporary_path("locked");
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
+    let first = fixtures::workspace("T1", "U1").installed_at(at(0)).build();
+    store.save(&first).await.unwrap();
+
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let saving = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let second = fixtures::workspace("T2", "U2").installed_at(at(1)).build();
+            store.save(&second).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!saving.is_finished(), "the save waits for the lock");
+    let found = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        store.find_installation(&InstallationQuery::team("T1")),
+    )
+    .await
+    .expect("a lookup is not blocked by the writer")
+    .unwrap();
+    assert!(found.is_some());
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    saving.await.unwrap().unwrap();
+    assert!(store
+        .find_installation(&InstallationQuery::team("T2"))
+        .await
+        .unwrap()
+        .is_some());
+}
