@@ -125,34 +125,31 @@ impl LeaderGuard<'_> {
         inline: &InlineConnections,
         own: &[Statement<'_>],
     ) -> (Answer, u64) {
+        let mut own = Some(own);
+        let mut own_answer = None;
         let mut commits = 0;
-        let queued = self.take_or_resign();
-        let mut groups: Vec<&[Statement<'_>]> = Vec::with_capacity(queued.len() + 1);
-        groups.push(own);
-        groups.extend(queued.iter().map(|q| q.statements.as_slice()));
-        let (answers, committed) = inline.write_group(&groups);
-        drop(groups);
-        commits += u64::from(committed);
-        let mut answers = answers.into_iter();
-        let own_answer = answers.next().flatten();
-        answer(queued, answers);
-        // Writers that queued while the group ran (from other worker threads), a few groups at
-        // most: then the guard's drop hands the rest back, so that a steady stream of writers
-        // never keeps one leader (and its own request) from returning.
-        for _ in 0..MAX_EXTRA_GROUPS {
-            if !self.armed {
+        // The first group holds the leader's own write; the next ones, writers that queued
+        // while a group ran (from other worker threads), a few at most: then the guard's drop
+        // hands the rest back, so that a steady stream of writers never keeps one leader (and
+        // its own request) from returning.
+        for _ in 0..=MAX_EXTRA_GROUPS {
+            if own.is_none() && !self.armed {
                 break;
             }
             let queued = self.take_or_resign();
-            if queued.is_empty() {
+            let mut groups: Vec<&[Statement<'_>]> = own.take().into_iter().collect();
+            let leads_with_own = !groups.is_empty();
+            groups.extend(queued.iter().map(|q| q.statements.as_slice()));
+            if groups.is_empty() {
                 break;
             }
-            let groups: Vec<&[Statement<'_>]> =
-                queued.iter().map(|q| q.statements.as_slice()).collect();
             let (answers, committed) = inline.write_group(&groups);
-            drop(groups);
             commits += u64::from(committed);
-            answer(queued, answers.into_iter());
+            let mut answers = answers.into_iter();
+            if leads_with_own {
+                own_answer = answers.next().flatten();
+            }
+            answer(queued, answers);
         }
         (own_answer, commits)
     }

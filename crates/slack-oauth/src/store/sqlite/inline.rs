@@ -243,16 +243,7 @@ impl SqliteStore {
         &self,
         scope: [&str; 3],
     ) -> Option<Result<Option<Bot>, StoreError>> {
-        let readers = self.inline.as_ref()?;
-        let found = readers.with(|connection| {
-            let mut statement = connection.prepare_cached(&FIND_BOT)?;
-            let mut rows = statement.query(scope)?;
-            match rows.next()? {
-                Some(row) => bot_from_row(row).map(Some).map_err(LookupError::Decode),
-                None => Ok(None),
-            }
-        });
-        found.ok().map(Ok)
+        self.inline_first_row(&FIND_BOT, &scope, |row| bot_from_row(row))
     }
 
     /// [`find_installation`](crate::store::InstallationStore::find_installation) inline; `None`
@@ -262,23 +253,35 @@ impl SqliteStore {
         scope: [&str; 3],
         user_id: Option<&str>,
     ) -> Option<Result<Option<Installation>, StoreError>> {
+        let [client, enterprise, team] = scope;
+        let merge = user_id.is_some();
+        let decode = |row: &rusqlite::Row<'_>| installation_from_row(row, merge);
+        match user_id {
+            Some(user) => self.inline_first_row(
+                &FIND_INSTALLATION_OF_USER,
+                &[client, enterprise, team, user],
+                decode,
+            ),
+            None => self.inline_first_row(&FIND_INSTALLATION, &scope, decode),
+        }
+    }
+
+    /// The first row of `sql` with `values`, decoded; `None` when the pooled path must answer
+    /// (no inline connections, or any error: the pool reports it).
+    fn inline_first_row<T>(
+        &self,
+        sql: &str,
+        values: &[&str],
+        decode: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+    ) -> Option<Result<Option<T>, StoreError>> {
         let readers = self.inline.as_ref()?;
         let found = readers.with(|connection| {
-            let (sql, user) = match user_id {
-                Some(user) => (&*FIND_INSTALLATION_OF_USER, user),
-                None => (&*FIND_INSTALLATION, ""),
-            };
             let mut statement = connection.prepare_cached(sql)?;
-            let [client, enterprise, team] = scope;
-            let mut rows = if user_id.is_some() {
-                statement.query([client, enterprise, team, user])?
-            } else {
-                statement.query(scope)?
-            };
-            let row = rows.next()?;
-            row.map(|row| installation_from_row(row, user_id.is_some()))
-                .transpose()
-                .map_err(LookupError::Decode)
+            let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+            match rows.next()? {
+                Some(row) => decode(row).map(Some).map_err(LookupError::Decode),
+                None => Ok(None),
+            }
         });
         found.ok().map(Ok)
     }

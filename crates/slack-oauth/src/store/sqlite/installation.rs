@@ -46,13 +46,26 @@ const SELECT_BOT: &str = "SELECT app_id, enterprise_id, enterprise_name, team_id
 /// by index seeks (see the migration), with no sort.
 const LATEST: &str = "ORDER BY installed_at DESC, id DESC";
 
-const UPDATE_BOT_TOKEN_OF_INSTALLATIONS: &str = "UPDATE slack_installations SET bot_token = ?, \
-    bot_refresh_token = ?, bot_token_expires_at = ? WHERE client_id = ? AND enterprise_id = ? \
-    AND team_id = ? AND bot_refresh_token = ?";
+/// The compare-and-swap of a rotated bot token in one table (`slack_installations` or
+/// `slack_bots`): new token, refresh token and expiry where the old refresh token still is.
+macro_rules! update_bot_token {
+    ($table:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " SET bot_token = ?, bot_refresh_token = ?, bot_token_expires_at = ? \
+             WHERE client_id = ? AND enterprise_id = ? AND team_id = ? AND bot_refresh_token = ?"
+        )
+    };
+}
 
-const UPDATE_BOT_TOKEN_OF_BOTS: &str = "UPDATE slack_bots SET bot_token = ?, \
-    bot_refresh_token = ?, bot_token_expires_at = ? WHERE client_id = ? AND enterprise_id = ? \
-    AND team_id = ? AND bot_refresh_token = ?";
+/// Every version of the org's or workspace's bots: `?` client id, org, team.
+const DELETE_BOTS: &str =
+    "DELETE FROM slack_bots WHERE client_id = ? AND enterprise_id = ? AND team_id = ?";
+
+/// Every installation version of the org or workspace: `?` client id, org, team.
+const DELETE_INSTALLATIONS: &str =
+    "DELETE FROM slack_installations WHERE client_id = ? AND enterprise_id = ? AND team_id = ?";
 
 /// The latest bot of an org or workspace: `?1` client id, `?2` org, `?3` team.
 pub(super) static FIND_BOT: LazyLock<String> = LazyLock::new(|| {
@@ -96,7 +109,7 @@ fn select_latest_per_user() -> String {
 
 /// Which rows a query names: the client, the org (`''` for none), the team (`''` for none or
 /// org-wide).
-pub(super) fn scope<'q>(store: &'q SqliteStore, query: &'q InstallationQuery) -> [&'q str; 3] {
+fn scope<'q>(store: &'q SqliteStore, query: &'q InstallationQuery) -> [&'q str; 3] {
     [
         store.client_id.as_str(),
         id_or_empty(query.enterprise_id.as_ref()),
@@ -338,13 +351,8 @@ impl InstallationStore for SqliteStore {
 
     async fn delete_bot(&self, query: &InstallationQuery) -> Result<(), StoreError> {
         let [client_id, enterprise_id, team_id] = scope(self, query);
-        self.write(&[statement!(
-            "DELETE FROM slack_bots WHERE client_id = ? AND enterprise_id = ? AND team_id = ?",
-            client_id,
-            enterprise_id,
-            team_id,
-        )])
-        .await?;
+        self.write(&[statement!(DELETE_BOTS, client_id, enterprise_id, team_id)])
+            .await?;
         Ok(())
     }
 
@@ -359,13 +367,7 @@ impl InstallationStore for SqliteStore {
                 team_id,
                 user_id.as_str(),
             ),
-            None => statement!(
-                "DELETE FROM slack_installations WHERE client_id = ? AND enterprise_id = ? \
-                 AND team_id = ?",
-                client_id,
-                enterprise_id,
-                team_id,
-            ),
+            None => statement!(DELETE_INSTALLATIONS, client_id, enterprise_id, team_id),
         };
         self.write(&[statement]).await?;
         Ok(())
@@ -374,19 +376,8 @@ impl InstallationStore for SqliteStore {
     async fn delete_all(&self, query: &InstallationQuery) -> Result<(), StoreError> {
         let [client_id, enterprise_id, team_id] = scope(self, query);
         self.write(&[
-            statement!(
-                "DELETE FROM slack_bots WHERE client_id = ? AND enterprise_id = ? AND team_id = ?",
-                client_id,
-                enterprise_id,
-                team_id,
-            ),
-            statement!(
-                "DELETE FROM slack_installations WHERE client_id = ? AND enterprise_id = ? \
-                 AND team_id = ?",
-                client_id,
-                enterprise_id,
-                team_id,
-            ),
+            statement!(DELETE_BOTS, client_id, enterprise_id, team_id),
+            statement!(DELETE_INSTALLATIONS, client_id, enterprise_id, team_id),
         ])
         .await?;
         Ok(())
@@ -468,26 +459,24 @@ impl SqliteStore {
         let refresh_token = update.refresh_token.secret();
         let expires_at = update.expires_at.unix_timestamp();
         let mut statements = match &update.token {
-            RotatedToken::Bot { token } => ["slack_installations", "slack_bots"]
-                .into_iter()
-                .map(|table| {
-                    let sql = if table == "slack_bots" {
-                        UPDATE_BOT_TOKEN_OF_BOTS
-                    } else {
-                        UPDATE_BOT_TOKEN_OF_INSTALLATIONS
-                    };
-                    statement!(
-                        sql,
-                        token.secret(),
-                        refresh_token,
-                        expires_at,
-                        client_id,
-                        enterprise_id,
-                        team_id,
-                        previous,
-                    )
-                })
-                .collect::<Vec<_>>(),
+            RotatedToken::Bot { token } => [
+                update_bot_token!("slack_installations"),
+                update_bot_token!("slack_bots"),
+            ]
+            .into_iter()
+            .map(|sql| {
+                statement!(
+                    sql,
+                    token.secret(),
+                    refresh_token,
+                    expires_at,
+                    client_id,
+                    enterprise_id,
+                    team_id,
+                    previous,
+                )
+            })
+            .collect::<Vec<_>>(),
             RotatedToken::User { user_id, token } => vec![statement!(
                 "UPDATE slack_installations SET user_token = ?, user_refresh_token = ?, \
                  user_token_expires_at = ? WHERE client_id = ? AND enterprise_id = ? \
@@ -504,11 +493,7 @@ impl SqliteStore {
         };
         let updates = statements.len();
         if let Some((name, holder)) = release {
-            statements.push(statement!(
-                "DELETE FROM slack_oauth_leases WHERE name = ? AND holder = ?",
-                name,
-                holder,
-            ));
+            statements.push(super::state::release_lease_statement(name, holder));
         }
         let changed = self.write(&statements).await?;
         Ok(changed[..updates].iter().sum::<u64>() > 0)

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use time::OffsetDateTime;
 
-use super::write::statement;
+use super::write::{statement, Statement};
 use super::SqliteStore;
 use crate::secret::StateValue;
 use crate::store::{new_state_value, StateStore, StoreError};
@@ -96,11 +96,17 @@ pub(super) async fn release_lease(
     holder: &str,
 ) -> Result<(), StoreError> {
     store
-        .write(&[statement!(
-            "DELETE FROM slack_oauth_leases WHERE name = ? AND holder = ?",
-            name,
-            holder,
-        )])
+        .write(&[release_lease_statement(name, holder)])
         .await?;
     Ok(())
+}
+
+/// The release of the named lease if `holder` holds it (also run inside the save of a rotated
+/// token).
+pub(super) fn release_lease_statement<'a>(name: &'a str, holder: &'a str) -> Statement<'a> {
+    statement!(
+        "DELETE FROM slack_oauth_leases WHERE name = ? AND holder = ?",
+        name,
+        holder,
+    )
 }
