@@ -6,6 +6,7 @@ use slack_oauth::store::AnyStore;
 
 use crate::config;
 
+/// The PostgreSQL store's apps (`SqliteStore::client_ids` runs the same query).
 const QUERY: &str = "SELECT client_id FROM slack_installations \
      UNION SELECT client_id FROM slack_bots ORDER BY 1";
 
@@ -15,11 +16,16 @@ pub(crate) async fn client_ids(url: &str) -> anyhow::Result<Vec<String>> {
     // The client id does not matter for this query; the store is only opened to reach its pool.
     let store = config::connect_store(url, "").await?;
     let ids: Vec<String> = match &store {
-        AnyStore::Sqlite(store) => sqlx::query_scalar(QUERY).fetch_all(store.pool()).await,
-        AnyStore::Postgres(store) => sqlx::query_scalar(QUERY).fetch_all(store.pool()).await,
-        _ => Ok(Vec::new()),
-    }
-    .context("cannot list the apps in the store")?;
+        AnyStore::Sqlite(store) => store
+            .client_ids()
+            .await
+            .context("cannot list the apps in the store")?,
+        AnyStore::Postgres(store) => sqlx::query_scalar(QUERY)
+            .fetch_all(store.pool())
+            .await
+            .context("cannot list the apps in the store")?,
+        _ => Vec::new(),
+    };
     Ok(ids)
 }
 

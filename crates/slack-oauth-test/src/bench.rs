@@ -69,31 +69,37 @@ pub async fn seeded_sqlite(rows: u64) -> SqliteStore {
     let url = format!("sqlite://{}", path.display());
     if path.exists() {
         let store = SqliteStore::connect(&url, CLIENT_ID).await.expect("open");
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM slack_installations")
-            .fetch_one(store.pool())
-            .await
+        let count: i64 = rusqlite::Connection::open(&path)
+            .and_then(|c| c.query_row("SELECT count(*) FROM slack_installations", [], |r| r.get(0)))
             .expect("count");
         if u64::try_from(count).ok() == Some(rows) {
             return store;
         }
-        store.pool().close().await;
+        store.close().await.expect("close");
         drop(store);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
     eprintln!("seeding {rows} installations into {}", path.display());
-    let store = SqliteStore::connect(&url, CLIENT_ID).await.expect("create");
-    let mut transaction = store.pool().begin().await.expect("begin");
+    // The store creates the schema; the seed runs on a connection of its own, in one
+    // transaction, before the store's connections read anything.
+    SqliteStore::connect(&url, CLIENT_ID)
+        .await
+        .expect("create")
+        .close()
+        .await
+        .expect("close");
+    let mut connection = rusqlite::Connection::open(&path).expect("open for seeding");
+    let transaction = connection.transaction().expect("begin");
     for statement in SEED.split_terminator(';').filter(|s| !s.trim().is_empty()) {
-        sqlx::query(statement)
-            .bind(i64::try_from(rows).expect("rows fit i64"))
-            .execute(&mut *transaction)
-            .await
+        transaction
+            .execute(statement, [i64::try_from(rows).expect("rows fit i64")])
             .expect("seed");
     }
-    transaction.commit().await.expect("commit");
-    store
+    transaction.commit().expect("commit");
+    drop(connection);
+    SqliteStore::connect(&url, CLIENT_ID).await.expect("open")
 }
 
 /// Workspace numbers in a scattered order over `0..workspaces` (a multiplicative sequence), so

@@ -55,27 +55,51 @@ pub async fn temporary() -> SqliteStore {
 /// # Panics
 /// If the file cannot be written: this is test support.
 pub async fn python_created_database(with_rows: bool) -> String {
-    use sqlx::Connection as _;
     let path = temporary_path("python");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let result = async {
-        let mut connection = sqlx::SqliteConnection::connect(&url).await?;
-        sqlx::raw_sql(SLACK_SDK_DDL)
-            .execute(&mut connection)
-            .await?;
-        if with_rows {
-            sqlx::raw_sql(PYTHON_ROWS).execute(&mut connection).await?;
-        }
-        connection.close().await
+    let mut sql = SLACK_SDK_DDL.to_owned();
+    if with_rows {
+        sql.push_str(PYTHON_ROWS);
     }
-    .await;
-    if let Err(error) = result {
+    if let Err(error) = create_database(&path, &sql) {
         panic!(
             "cannot create the Python-style database {}: {error}",
             path.display()
         );
     }
     format!("sqlite://{}", path.display())
+}
+
+/// A new database file as slack-oauth 0.1 left it: migrated by sqlx (its `_sqlx_migrations`
+/// table records the first migration, `user_version` is 0), with [`PYTHON_ROWS`] when
+/// `with_rows` is set. Returns its `sqlite://` URL.
+///
+/// # Panics
+/// If the file cannot be written: this is test support.
+pub async fn earlier_release_database(with_rows: bool) -> String {
+    let path = temporary_path("release-0-1");
+    let mut sql = EARLIER_RELEASE_DUMP.to_owned();
+    if with_rows {
+        sql.push_str(PYTHON_ROWS);
+    }
+    if let Err(error) = create_database(&path, &sql) {
+        panic!(
+            "cannot create the earlier-release database {}: {error}",
+            path.display()
+        );
+    }
+    format!("sqlite://{}", path.display())
+}
+
+/// `sqlite3 .dump` of a database that slack-oauth 0.1 (sqlx migrations) created.
+pub const EARLIER_RELEASE_DUMP: &str =
+    include_str!("../fixtures/sqlite/slack_oauth_0_1_sqlx_migrated.sql");
+
+/// Creates the file at `path` and runs `sql` in it, in WAL mode as every writer leaves it.
+fn create_database(path: &Path, sql: &str) -> rusqlite::Result<()> {
+    let connection = rusqlite::Connection::open(path)?;
+    connection.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    connection.execute_batch(sql)?;
+    connection.close().map_err(|(_, error)| error)
 }
 
 /// A path for a new database file under `target/test-dbs/` (the file does not exist yet). The

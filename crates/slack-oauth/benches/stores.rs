@@ -58,16 +58,6 @@ fn lookups(c: &mut Criterion) {
     for rows in sizes() {
         let store = runtime.block_on(seeded(rows));
         let picker = Picker::new(rows / 2);
-        // The driver's floor: one round trip through the pool and sqlx's connection thread.
-        group.bench_with_input(BenchmarkId::new("select_1", rows), &rows, |b, _| {
-            b.to_async(&runtime).iter(|| async {
-                let one: i64 = sqlx::query_scalar("SELECT 1")
-                    .fetch_one(store.pool())
-                    .await
-                    .expect("select 1");
-                black_box(one)
-            });
-        });
         group.bench_with_input(BenchmarkId::new("find_bot", rows), &rows, |b, _| {
             b.to_async(&runtime).iter(|| async {
                 let query = InstallationQuery::team(format!("T{}", picker.pick()));
@@ -130,6 +120,21 @@ fn writes(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(4));
     group.throughput(Throughput::Elements(1));
+    // The floor a save is measured against: one small row committed by a bare rusqlite
+    // connection in WAL mode, on the calling thread, with `synchronous=FULL` (the store's
+    // setting: an fsync of the WAL per commit) and with `NORMAL` (no fsync), for the cost of
+    // durability.
+    for synchronous in ["FULL", "NORMAL"] {
+        let bare = bare_connection(&bench::bench_dir().join("bare.sqlite"), synchronous);
+        let mut n = 0_i64;
+        group.bench_function(format!("bare_commit_{}", synchronous.to_lowercase()), |b| {
+            b.iter(|| {
+                n += 1;
+                bare.execute("INSERT INTO t (n, text) VALUES (?, 'a small row')", [n])
+                    .expect("insert");
+            });
+        });
+    }
     group.bench_function("save", |b| {
         b.to_async(&runtime).iter(|| async {
             let n = counter.fetch_add(1, Ordering::Relaxed);
@@ -164,6 +169,24 @@ fn writes(c: &mut Criterion) {
         });
     });
     group.finish();
+}
+
+/// A fresh database at `path` in WAL mode with one small table.
+fn bare_connection(path: &std::path::Path, synchronous: &str) -> rusqlite::Connection {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let connection = rusqlite::Connection::open(path).expect("bare database");
+    connection
+        .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .expect("WAL");
+    connection
+        .execute_batch(&format!(
+            "PRAGMA synchronous = {synchronous}; \
+             CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, text TEXT)"
+        ))
+        .expect("bare schema");
+    connection
 }
 
 criterion_group!(benches, lookups, writes);

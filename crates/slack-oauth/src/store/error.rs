@@ -26,14 +26,30 @@ pub enum StoreErrorKind {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database driver failed (connection, I/O, SQL).
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    /// The PostgreSQL driver failed (connection, I/O, SQL).
+    #[cfg(feature = "postgres")]
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
-    /// A schema migration failed.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    /// A PostgreSQL schema migration failed.
+    #[cfg(feature = "postgres")]
     #[error("database migration failed: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// SQLite failed: the file could not be opened, another process held the write lock past
+    /// the busy timeout (kind [`Unavailable`](StoreErrorKind::Unavailable)), the disk is full, a
+    /// statement or the commit failed. `operation` says what the store was doing.
+    #[cfg(feature = "sqlite")]
+    #[error("SQLite error while {operation}: {source}")]
+    Sqlite {
+        /// What the store was doing (`"saving"`, `"opening app.db"`, `"committing"`...).
+        operation: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The store was closed (or its writer thread stopped) before the operation could run;
+    /// nothing of it was written.
+    #[error("the store is closed: {0}")]
+    Closed(&'static str),
     /// A stored row holds a value that cannot be read (for example an unparseable timestamp).
     #[error("unreadable row in {table}: {detail}")]
     Corrupt {
@@ -51,7 +67,7 @@ impl StoreError {
     /// The kind of failure.
     pub fn kind(&self) -> StoreErrorKind {
         match self {
-            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            #[cfg(feature = "postgres")]
             Self::Database(error) => match error {
                 sqlx::Error::Io(_)
                 | sqlx::Error::PoolTimedOut
@@ -64,8 +80,11 @@ impl StoreError {
                 }
                 _ => StoreErrorKind::Other,
             },
-            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            #[cfg(feature = "postgres")]
             Self::Migrate(_) => StoreErrorKind::Other,
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite { source, .. } => sqlite_kind(source),
+            Self::Closed(_) => StoreErrorKind::Unavailable,
             Self::Corrupt { .. } => StoreErrorKind::Corrupt,
             Self::Config(_) => StoreErrorKind::Config,
         }
@@ -77,24 +96,51 @@ impl StoreError {
     }
 }
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "postgres")]
 fn is_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
-    // SQLite: SQLITE_BUSY (5) / SQLITE_LOCKED (6); PostgreSQL: serialization failure, deadlock,
-    // lock not available, too many connections, admin shutdown.
+    // Serialization failure, deadlock, lock not available, too many connections, admin shutdown.
     matches!(
         error.code().as_deref(),
-        Some("5" | "6" | "517" | "262" | "40001" | "40P01" | "55P03" | "53300" | "57P01")
+        Some("40001" | "40P01" | "55P03" | "53300" | "57P01")
     )
 }
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+/// SQLite's primary result codes, sorted into kinds: busy or locked past the timeout, I/O and
+/// full disks are worth retrying later; a file that is not a database, or is damaged, is
+/// corrupt; a path that cannot be opened is configuration.
+#[cfg(feature = "sqlite")]
+fn sqlite_kind(error: &rusqlite::Error) -> StoreErrorKind {
+    use rusqlite::ErrorCode;
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::OutOfMemory => StoreErrorKind::Unavailable,
+            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => StoreErrorKind::Corrupt,
+            ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly => {
+                StoreErrorKind::Config
+            }
+            _ => StoreErrorKind::Other,
+        },
+        rusqlite::Error::InvalidPath(_) => StoreErrorKind::Config,
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::Utf8Error(_)
+        | rusqlite::Error::InvalidColumnType(..) => StoreErrorKind::Corrupt,
+        _ => StoreErrorKind::Other,
+    }
+}
+
+#[cfg(feature = "postgres")]
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         Self::Database(error)
     }
 }
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "postgres")]
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(error: sqlx::migrate::MigrateError) -> Self {
         Self::Migrate(error)

@@ -6,27 +6,41 @@ use slack_oauth::store::{
     AnyStore, InstallationQuery, InstallationStore, SqliteStore, StateStore, StoreErrorKind,
 };
 use slack_oauth_test::fixtures::{self, at, now, CLIENT_ID};
-use slack_oauth_test::sqlite::{python_created_database, temporary, temporary_path};
-use sqlx::Row;
+use slack_oauth_test::sqlite::{
+    earlier_release_database, python_created_database, temporary, temporary_path,
+};
 use time::{Duration, OffsetDateTime};
 
-slack_oauth_test::store_conformance!(suite, slack_oauth_test::sqlite::temporary());
+mod configurations;
 
 slack_oauth_test::store_conformance!(any_sqlite, async {
     let url = format!("sqlite://{}", temporary_path("any").display());
     AnyStore::connect(&url, CLIENT_ID).await.unwrap()
 });
 
+/// A connection of the test's own to the store's file, as another process would open it.
+fn connection(store: &SqliteStore) -> rusqlite::Connection {
+    rusqlite::Connection::open(store.path().expect("a file store")).unwrap()
+}
+
 /// Reads `(typeof(column), column as text)` of every row of `table`, in id order.
 async fn raw(store: &SqliteStore, table: &str, column: &str) -> Vec<(String, Option<String>)> {
     let sql = format!("SELECT typeof({column}), CAST({column} AS TEXT) FROM {table} ORDER BY id");
-    sqlx::query(&sql)
-        .fetch_all(store.pool())
-        .await
+    let connection = connection(store);
+    let mut statement = connection.prepare(&sql).unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
         .unwrap()
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn count(store: &SqliteStore, table: &str) -> i64 {
+    connection(store)
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+            row.get(0)
+        })
+        .unwrap()
 }
 
 fn is_installed_at_text(value: &str) -> bool {
@@ -247,14 +261,13 @@ async fn reads_rows_written_by_python() {
 #[tokio::test]
 async fn unreadable_row_is_an_error_not_absent() {
     let store = temporary().await;
-    sqlx::query(
-        "INSERT INTO slack_installations (client_id, app_id, team_id, user_id, installed_at) \
-         VALUES (?, 'A1', 'T1', 'U1', 'yesterday-ish')",
-    )
-    .bind(CLIENT_ID)
-    .execute(store.pool())
-    .await
-    .unwrap();
+    connection(&store)
+        .execute(
+            "INSERT INTO slack_installations (client_id, app_id, team_id, user_id, installed_at) \
+             VALUES (?, 'A1', 'T1', 'U1', 'yesterday-ish')",
+            [CLIENT_ID],
+        )
+        .unwrap();
     let error = store
         .find_installation(&InstallationQuery::team("T1"))
         .await
@@ -266,14 +279,14 @@ async fn unreadable_row_is_an_error_not_absent() {
         "{message}"
     );
 
-    sqlx::query(
-        "INSERT INTO slack_installations (client_id, app_id, team_id, user_id, \
-         is_enterprise_install, bot_token_expires_at) VALUES (?, 'A1', 'T2', 'U1', 'maybe', 5)",
-    )
-    .bind(CLIENT_ID)
-    .execute(store.pool())
-    .await
-    .unwrap();
+    connection(&store)
+        .execute(
+            "INSERT INTO slack_installations (client_id, app_id, team_id, user_id, \
+             is_enterprise_install, bot_token_expires_at) \
+             VALUES (?, 'A1', 'T2', 'U1', 'maybe', 5)",
+            [CLIENT_ID],
+        )
+        .unwrap();
     let error = store
         .find_installation(&InstallationQuery::team("T2"))
         .await
@@ -284,23 +297,44 @@ async fn unreadable_row_is_an_error_not_absent() {
     );
 }
 
-#[tokio::test]
-async fn opens_a_database_created_by_python_and_keeps_its_schema() {
-    let url = python_created_database(false).await;
-    let schema = |store: SqliteStore| async move {
-        sqlx::query(
+/// `(name, sql)` of our tables and indexes and slack_sdk's.
+fn schema(store: &SqliteStore) -> Vec<(String, Option<String>)> {
+    let connection = connection(store);
+    let mut statement = connection
+        .prepare(
             "SELECT name, sql FROM sqlite_master \
              WHERE name LIKE 'slack_%' OR name LIKE 'oauth_%' ORDER BY name",
         )
-        .fetch_all(store.pool())
-        .await
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
         .unwrap()
-        .iter()
-        .map(|row| (row.get::<String, _>(0), row.get::<Option<String>, _>(1)))
-        .collect::<Vec<_>>()
-    };
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn user_version(store: &SqliteStore) -> i64 {
+    connection(store)
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap()
+}
+
+fn has_table(store: &SqliteStore, name: &str) -> bool {
+    connection(store)
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+            [name],
+            |row| row.get::<_, i64>(0),
+        )
+        .unwrap()
+        == 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opens_a_database_created_by_python_and_keeps_its_schema() {
+    let url = python_created_database(false).await;
     let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
-    let tables = schema(store.clone()).await;
+    let tables = schema(&store);
     let ddl = |name: &str| {
         tables
             .iter()
@@ -315,22 +349,20 @@ async fn opens_a_database_created_by_python_and_keeps_its_schema() {
     assert!(ddl("slack_bots_idx").contains("slack_bots_idx"));
     assert!(ddl("slack_installations_latest_idx").contains("installed_at"));
     assert!(ddl("slack_oauth_leases").contains("holder"));
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(
-        versions,
-        [20250101000001],
-        "migration 1 recorded on Python's database"
+    assert_eq!(user_version(&store), 1, "schema version 1 recorded");
+    assert!(
+        !has_table(&store, "_sqlx_migrations"),
+        "no sqlx table any more"
     );
+    store.check().await.unwrap();
 
     let installation = fixtures::workspace("T1", "U1")
         .with_rotation(at(100))
         .build();
     store.save(&installation).await.unwrap();
-    store.pool().close().await;
-    // Reopening runs the (already applied) migrations again without touching the data.
+    store.close().await.unwrap();
+    drop(store);
+    // Reopening finds the schema current and leaves the data alone.
     let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
     let found = store
         .find_installation(&InstallationQuery::team("T1"))
@@ -338,11 +370,72 @@ async fn opens_a_database_created_by_python_and_keeps_its_schema() {
         .unwrap()
         .unwrap();
     slack_oauth_test::assert::same_installation(&found, &installation, "after reopening");
-    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(store.pool())
-        .await
+    let journal: String = connection(&store)
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .unwrap();
     assert_eq!(journal, "wal");
+}
+
+/// A file an earlier release migrated through sqlx (`_sqlx_migrations`, `user_version` 0)
+/// opens unchanged: its rows are read, new rows are written, and the sqlx table is left as it
+/// was so that the earlier release still opens the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opens_a_database_an_earlier_release_migrated() {
+    let url = earlier_release_database(true).await;
+    let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
+    let before: Vec<(String, Option<String>)> = schema(&store);
+    assert_eq!(user_version(&store), 1);
+    let sqlx_rows: (i64, i64) = connection(&store)
+        .query_row("SELECT version, success FROM _sqlx_migrations", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(
+        sqlx_rows,
+        (20_250_101_000_001, 1),
+        "sqlx's record untouched"
+    );
+    let t1 = store
+        .find_installation(&InstallationQuery::team("T1").user("U1"))
+        .await
+        .unwrap()
+        .expect("a row of the earlier file");
+    assert_eq!(t1.bot_token.unwrap().secret(), "xoxe.xoxb-T1");
+    let installation = fixtures::workspace("T9", "U9").with_rotation(at(5)).build();
+    store.save(&installation).await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
+    assert_eq!(
+        schema(&store),
+        before,
+        "reopening changes no table or index"
+    );
+    let found = store
+        .find_installation(&InstallationQuery::team("T9"))
+        .await
+        .unwrap()
+        .unwrap();
+    slack_oauth_test::assert::same_installation(&found, &installation, "after reopening");
+}
+
+/// A database file this store creates is readable and writable by its owner only, and so are
+/// its WAL and shared-memory files.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_database_file_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let store = temporary().await;
+    store
+        .save(&fixtures::workspace("T1", "U1").build())
+        .await
+        .unwrap();
+    let path = store.path().unwrap().to_owned();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", path.display());
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file} has mode {mode:o}");
+    }
 }
 
 /// Two stores on one file (two pools, as two processes would have) and 200 concurrent
@@ -471,92 +564,23 @@ async fn issue_purges_expired_states_now_and_then() {
     for _ in 0..63 {
         store.issue(t + Duration::minutes(10)).await.unwrap();
     }
-    let count = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM oauth_states")
-            .fetch_one(store.pool())
-            .await
-            .unwrap()
-    };
-    assert_eq!(count().await, 63, "no purge before the 64th issue");
+    assert_eq!(
+        count(&store, "oauth_states"),
+        63,
+        "no purge before the 64th issue"
+    );
     clock.advance(std::time::Duration::from_secs(3600));
     let fresh = store.issue(t + Duration::hours(2)).await.unwrap();
     assert_eq!(
-        count().await,
+        count(&store, "oauth_states"),
         1,
         "the 64th issue purged the 63 expired states"
     );
     assert!(store.consume(&fresh, t + Duration::hours(1)).await.unwrap());
 }
 
-/// Lookups on a file run inline (on their own connections) and answer exactly what the pooled
-/// path answers for the same rows: workspaces, orgs, users, bots, misses.
-#[tokio::test]
-async fn inline_lookups_match_the_pooled_path() {
-    let path = temporary_path("inline");
-    let url = format!("sqlite://{}", path.display());
-    let inline = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
-    let pool = sqlx::SqlitePool::connect_with(SqliteStore::connect_options(&url).unwrap())
-        .await
-        .unwrap();
-    let pooled = SqliteStore::from_pool(pool, CLIENT_ID).await.unwrap();
-    assert!(
-        format!("{inline:?}").contains("inline_connections: Some(0)"),
-        "{inline:?}"
-    );
-    assert!(
-        format!("{pooled:?}").contains("inline_connections: None"),
-        "{pooled:?}"
-    );
-
-    let installations = [
-        fixtures::workspace("T1", "U1")
-            .with_rotation(at(100))
-            .with_webhook()
-            .installed_at(at(0))
-            .build(),
-        fixtures::workspace("T1", "U2").installed_at(at(1)).build(),
-        fixtures::workspace("T2", "U3")
-            .enterprise("E1")
-            .installed_at(at(2))
-            .build(),
-        fixtures::org_wide("E2", "U4").installed_at(at(3)).build(),
-        fixtures::user_only("T3", "U5").installed_at(at(4)).build(),
-    ];
-    for installation in &installations {
-        inline.save(installation).await.unwrap();
-    }
-    let queries = [
-        InstallationQuery::team("T1"),
-        InstallationQuery::team("T1").user("U1"),
-        InstallationQuery::team("T1").user("U2"),
-        InstallationQuery::team("T1").user("nobody"),
-        InstallationQuery::team("T2").enterprise("E1"),
-        InstallationQuery::team("T2").enterprise("E1").user("U3"),
-        InstallationQuery::org("E2"),
-        InstallationQuery::org("E2").user("U4"),
-        InstallationQuery::team("T3"),
-        InstallationQuery::team("T3").user("U5"),
-        InstallationQuery::team("T-missing"),
-    ];
-    let mut found = 0;
-    for query in &queries {
-        let a = inline.find_installation(query).await.unwrap();
-        let b = pooled.find_installation(query).await.unwrap();
-        assert_eq!(a, b, "find_installation({query:?})");
-        found += usize::from(a.is_some());
-        let a = inline.find_bot(query).await.unwrap();
-        let b = pooled.find_bot(query).await.unwrap();
-        assert_eq!(a, b, "find_bot({query:?})");
-    }
-    assert_eq!(found, 9, "every stored installation is found");
-    assert!(
-        format!("{inline:?}").contains("inline_connections: Some(1)"),
-        "sequential lookups reuse one inline connection: {inline:?}"
-    );
-}
-
-/// Inline writes never checkpoint on the writing thread; background checkpoints keep the WAL
-/// from growing with every write (without them, 3,000 saves leave a WAL of ~90 MB).
+/// The writer thread checkpoints between writes, so the WAL does not grow with every write
+/// (without checkpoints, 3,000 saves leave a WAL of ~90 MB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wal_stays_bounded_under_many_writes() {
     let path = temporary_path("wal");
@@ -568,12 +592,7 @@ async fn wal_stays_bounded_under_many_writes() {
             .installed_at(at(n))
             .build();
         store.save(&installation).await.unwrap();
-        if n % 500 == 0 {
-            // Let a background checkpoint run.
-            tokio::task::yield_now().await;
-        }
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let wal = std::fs::metadata(format!("{}-wal", path.display()))
         .map(|m| m.len())
         .unwrap_or(0);
@@ -585,24 +604,19 @@ async fn wal_stays_bounded_under_many_writes() {
 }
 
 /// Another process holding the database's write lock (here a plain connection inside `BEGIN
-/// IMMEDIATE`, as Python's store would): the inline writer cannot begin, so the save waits on
-/// the pooled path until the lock is released and then succeeds; lookups are not blocked
-/// meanwhile (WAL readers never wait for writers).
+/// IMMEDIATE`, as Python's store would): the writer waits, up to the busy timeout, until the
+/// lock is released and then commits; lookups are not blocked meanwhile (WAL readers never wait
+/// for writers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_waits_for_another_process_holding_the_write_lock() {
-    use sqlx::Connection as _;
-
     let path = temporary_path("locked");
     let url = format!("sqlite://{}", path.display());
     let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
     let first = fixtures::workspace("T1", "U1").installed_at(at(0)).build();
     store.save(&first).await.unwrap();
 
-    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let other = connection(&store);
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let saving = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -620,7 +634,7 @@ async fn a_write_waits_for_another_process_holding_the_write_lock() {
     .expect("a lookup is not blocked by the writer")
     .unwrap();
     assert!(found.is_some());
-    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    other.execute_batch("COMMIT").unwrap();
     saving.await.unwrap().unwrap();
     assert!(store
         .find_installation(&InstallationQuery::team("T2"))

@@ -5,8 +5,6 @@
 //! team. Reading accepts everything any slack_sdk version may have left behind; a value that
 //! still cannot be read is a [`StoreError::Corrupt`] naming the table and column.
 
-use sqlx::sqlite::{SqliteRow, SqliteTypeInfo, SqliteValueRef};
-use sqlx::{Decode, Row, Sqlite, Type, TypeInfo, ValueRef};
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
@@ -39,50 +37,8 @@ pub(super) enum Cell {
     Blob,
 }
 
-impl Type<Sqlite> for Cell {
-    fn type_info() -> SqliteTypeInfo {
-        <String as Type<Sqlite>>::type_info()
-    }
-
-    fn compatible(_: &SqliteTypeInfo) -> bool {
-        true
-    }
-}
-
-impl<'r> Decode<'r, Sqlite> for Cell {
-    fn decode(value: SqliteValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        if value.is_null() {
-            return Ok(Self::Null);
-        }
-        let class = value.type_info().name().to_owned();
-        Ok(match class.as_str() {
-            "INTEGER" => Self::Integer(<i64 as Decode<Sqlite>>::decode(value)?),
-            "REAL" => Self::Real(<f64 as Decode<Sqlite>>::decode(value)?),
-            "TEXT" => Self::Text(<String as Decode<Sqlite>>::decode(value)?),
-            _ => Self::Blob,
-        })
-    }
-}
-
-/// A result row from either access path: sqlx's pool, or a connection used on the calling
-/// thread (see `inline.rs`).
-#[derive(Clone, Copy)]
-pub(super) enum RowRef<'r> {
-    Pooled(&'r SqliteRow),
-    Inline(&'r rusqlite::Row<'r>),
-}
-
-impl<'r> From<&'r SqliteRow> for RowRef<'r> {
-    fn from(row: &'r SqliteRow) -> Self {
-        Self::Pooled(row)
-    }
-}
-
-impl<'r> From<&'r rusqlite::Row<'r>> for RowRef<'r> {
-    fn from(row: &'r rusqlite::Row<'r>) -> Self {
-        Self::Inline(row)
-    }
-}
+/// A result row.
+pub(super) type RowRef<'r> = &'r rusqlite::Row<'r>;
 
 /// Reads the columns of one row of `table`, turning unreadable values into
 /// [`StoreError::Corrupt`].
@@ -100,27 +56,21 @@ impl Reader<'_> {
     }
 
     fn cell(&self, column: &str) -> Result<Cell, StoreError> {
-        match self.row {
-            RowRef::Pooled(row) => row
-                .try_get_unchecked::<Cell, _>(column)
-                .map_err(StoreError::from),
-            RowRef::Inline(row) => {
-                use rusqlite::types::ValueRef;
-                let value = row
-                    .get_ref(column)
-                    .map_err(|error| self.corrupt(column, error))?;
-                Ok(match value {
-                    ValueRef::Null => Cell::Null,
-                    ValueRef::Integer(n) => Cell::Integer(n),
-                    ValueRef::Real(x) => Cell::Real(x),
-                    ValueRef::Text(bytes) => Cell::Text(
-                        String::from_utf8(bytes.to_vec())
-                            .map_err(|_| self.corrupt(column, "holds text that is not UTF-8"))?,
-                    ),
-                    ValueRef::Blob(_) => Cell::Blob,
-                })
-            }
-        }
+        use rusqlite::types::ValueRef;
+        let value = self
+            .row
+            .get_ref(column)
+            .map_err(|error| self.corrupt(column, error))?;
+        Ok(match value {
+            ValueRef::Null => Cell::Null,
+            ValueRef::Integer(n) => Cell::Integer(n),
+            ValueRef::Real(x) => Cell::Real(x),
+            ValueRef::Text(bytes) => Cell::Text(
+                String::from_utf8(bytes.to_vec())
+                    .map_err(|_| self.corrupt(column, "holds text that is not UTF-8"))?,
+            ),
+            ValueRef::Blob(_) => Cell::Blob,
+        })
     }
 
     /// A text column; numbers are accepted as their decimal text.

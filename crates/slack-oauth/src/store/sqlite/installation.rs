@@ -2,13 +2,11 @@
 
 use std::sync::LazyLock;
 
-use sqlx::sqlite::SqliteArguments;
-use sqlx::Sqlite;
 use time::OffsetDateTime;
 
 use super::codec::{expiry_seconds, format_installed_at, id_or_empty, Reader, RowRef};
-use super::write::{statement, Statement};
-use super::SqliteStore;
+use super::statement::{statement, Statement};
+use super::{reading, SqliteStore};
 use crate::installation::{Bot, Installation};
 use crate::store::memory::soonest_expiry;
 use crate::store::{InstallationQuery, InstallationStore, RotatedToken, StoreError, TokenUpdate};
@@ -68,7 +66,7 @@ const DELETE_INSTALLATIONS: &str =
     "DELETE FROM slack_installations WHERE client_id = ? AND enterprise_id = ? AND team_id = ?";
 
 /// The latest bot of an org or workspace: `?1` client id, `?2` org, `?3` team.
-pub(super) static FIND_BOT: LazyLock<String> = LazyLock::new(|| {
+static FIND_BOT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{SELECT_BOT} WHERE client_id = ?1 AND enterprise_id = ?2 AND team_id = ?3 {LATEST} \
          LIMIT 1"
@@ -77,10 +75,10 @@ pub(super) static FIND_BOT: LazyLock<String> = LazyLock::new(|| {
 
 /// The latest installation of an org or workspace (`?1` to `?3` as in [`FIND_BOT`]), with its
 /// latest bot, in one statement so that both come from one snapshot.
-pub(super) static FIND_INSTALLATION: LazyLock<String> = LazyLock::new(|| find_installation_sql(""));
+static FIND_INSTALLATION: LazyLock<String> = LazyLock::new(|| find_installation_sql(""));
 
 /// [`FIND_INSTALLATION`] of one user, `?4`.
-pub(super) static FIND_INSTALLATION_OF_USER: LazyLock<String> =
+static FIND_INSTALLATION_OF_USER: LazyLock<String> =
     LazyLock::new(|| find_installation_sql("AND user_id = ?4"));
 
 fn find_installation_sql(user_filter: &str) -> String {
@@ -117,23 +115,26 @@ fn scope<'q>(store: &'q SqliteStore, query: &'q InstallationQuery) -> [&'q str; 
     ]
 }
 
-fn bind_scope<'q>(
-    mut statement: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
-    scope: [&'q str; 3],
-) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
-    for value in scope {
-        statement = statement.bind(value);
+/// The first row of `sql` with `values`, decoded.
+fn first_row<T>(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    values: &[String],
+    decode: impl FnOnce(RowRef<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut statement = connection.prepare_cached(sql).map_err(reading)?;
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(values))
+        .map_err(reading)?;
+    match rows.next().map_err(reading)? {
+        Some(row) => decode(row).map(Some),
+        None => Ok(None),
     }
-    statement
 }
 
 /// Decodes an installation row of [`SELECT_INSTALLATION`], merging the latest bot when `merge`
 /// says so (a user lookup, or an installation without a bot token).
-pub(super) fn installation_from_row<'r>(
-    row: impl Into<RowRef<'r>>,
-    always_merge: bool,
-) -> Result<Installation, StoreError> {
-    let row = row.into();
+fn installation_from_row(row: RowRef<'_>, always_merge: bool) -> Result<Installation, StoreError> {
     let r = Reader {
         row,
         table: "slack_installations",
@@ -179,8 +180,7 @@ pub(super) fn installation_from_row<'r>(
     Ok(i)
 }
 
-pub(super) fn bot_from_row<'r>(row: impl Into<RowRef<'r>>) -> Result<Bot, StoreError> {
-    let row = row.into();
+fn bot_from_row(row: RowRef<'_>) -> Result<Bot, StoreError> {
     let r = Reader {
         row,
         table: "slack_bots",
@@ -245,14 +245,22 @@ impl SqliteStore {
             "{} {filter} ORDER BY i.enterprise_id, i.team_id, i.user_id",
             select_latest_per_user()
         );
-        let mut statement = sqlx::query(&sql).bind(self.client_id.as_str());
-        if let Some(deadline) = deadline {
-            statement = statement.bind(deadline);
-        }
-        let rows = statement.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| installation_from_row(row, true))
-            .collect()
+        let client_id = self.client_id.clone();
+        self.read(move |connection| {
+            // Listing runs rarely (rotation sweeps, the CLI): not worth a cache slot.
+            let mut statement = connection.prepare(&sql).map_err(reading)?;
+            let mut rows = match deadline {
+                Some(deadline) => statement.query(rusqlite::params![client_id.as_str(), deadline]),
+                None => statement.query([client_id.as_str()]),
+            }
+            .map_err(reading)?;
+            let mut installations = Vec::new();
+            while let Some(row) = rows.next().map_err(reading)? {
+                installations.push(installation_from_row(row, true)?);
+            }
+            Ok(installations)
+        })
+        .await
     }
 }
 
@@ -306,53 +314,58 @@ impl InstallationStore for SqliteStore {
         if let Some((bot, installed_at, scopes)) = &bot {
             statements.push(self.insert_bot_statement(bot, installed_at, scopes));
         }
-        self.write(&statements).await?;
+        self.write(statements).await?;
         Ok(())
     }
 
     async fn save_bot(&self, bot: &Bot) -> Result<(), StoreError> {
         let installed_at = format_installed_at(bot.installed_at)?;
         let scopes = bot.bot_scopes.to_string();
-        self.write(&[self.insert_bot_statement(bot, &installed_at, &scopes)])
+        self.write(vec![self.insert_bot_statement(bot, &installed_at, &scopes)])
             .await?;
         Ok(())
     }
 
     async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, StoreError> {
-        let scope = scope(self, query);
-        if let Some(found) = self.inline_find_bot(scope) {
-            return found;
-        }
-        let row = bind_scope(sqlx::query(&FIND_BOT), scope)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(bot_from_row).transpose()
+        let values = scope(self, query).map(str::to_owned);
+        self.read(move |connection| first_row(connection, &FIND_BOT, &values, bot_from_row))
+            .await
     }
 
     async fn find_installation(
         &self,
         query: &InstallationQuery,
     ) -> Result<Option<Installation>, StoreError> {
-        let scope = scope(self, query);
-        let user_id = query.user_id.as_ref().map(|id| id.as_str());
-        if let Some(found) = self.inline_find_installation(scope, user_id) {
-            return found;
-        }
-        let statement = match user_id {
+        let mut values: Vec<String> = scope(self, query).map(str::to_owned).into();
+        let of_user = match &query.user_id {
             Some(user_id) => {
-                bind_scope(sqlx::query(&FIND_INSTALLATION_OF_USER), scope).bind(user_id)
+                values.push(user_id.as_str().to_owned());
+                true
             }
-            None => bind_scope(sqlx::query(&FIND_INSTALLATION), scope),
+            None => false,
         };
-        let row = statement.fetch_optional(&self.pool).await?;
-        row.map(|row| installation_from_row(&row, user_id.is_some()))
-            .transpose()
+        self.read(move |connection| {
+            let sql = if of_user {
+                &*FIND_INSTALLATION_OF_USER
+            } else {
+                &*FIND_INSTALLATION
+            };
+            first_row(connection, sql, &values, |row| {
+                installation_from_row(row, of_user)
+            })
+        })
+        .await
     }
 
     async fn delete_bot(&self, query: &InstallationQuery) -> Result<(), StoreError> {
         let [client_id, enterprise_id, team_id] = scope(self, query);
-        self.write(&[statement!(DELETE_BOTS, client_id, enterprise_id, team_id)])
-            .await?;
+        self.write(vec![statement!(
+            DELETE_BOTS,
+            client_id,
+            enterprise_id,
+            team_id
+        )])
+        .await?;
         Ok(())
     }
 
@@ -369,13 +382,13 @@ impl InstallationStore for SqliteStore {
             ),
             None => statement!(DELETE_INSTALLATIONS, client_id, enterprise_id, team_id),
         };
-        self.write(&[statement]).await?;
+        self.write(vec![statement]).await?;
         Ok(())
     }
 
     async fn delete_all(&self, query: &InstallationQuery) -> Result<(), StoreError> {
         let [client_id, enterprise_id, team_id] = scope(self, query);
-        self.write(&[
+        self.write(vec![
             statement!(DELETE_BOTS, client_id, enterprise_id, team_id),
             statement!(DELETE_INSTALLATIONS, client_id, enterprise_id, team_id),
         ])
@@ -495,7 +508,7 @@ impl SqliteStore {
         if let Some((name, holder)) = release {
             statements.push(super::state::release_lease_statement(name, holder));
         }
-        let changed = self.write(&statements).await?;
+        let changed = self.write(statements).await?;
         Ok(changed[..updates].iter().sum::<u64>() > 0)
     }
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use time::OffsetDateTime;
 
-use super::write::{statement, Statement};
+use super::statement::{statement, Statement};
 use super::SqliteStore;
 use crate::secret::StateValue;
 use crate::store::{new_state_value, StateStore, StoreError};
@@ -31,7 +31,7 @@ impl StateStore for SqliteStore {
         if self.issued.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
             self.purge_expired(self.clock.now()).await?;
         }
-        self.write(&[statement!(
+        self.write(vec![statement!(
             "INSERT INTO oauth_states (state, expire_at) VALUES (?, ?)",
             state.secret(),
             unix_seconds(expires_at),
@@ -44,7 +44,7 @@ impl StateStore for SqliteStore {
         // One statement: of two concurrent consumes, the second finds the row already deleted
         // (slack_sdk selects then deletes, so both can succeed, W20).
         let deleted = self
-            .write(&[statement!(
+            .write(vec![statement!(
                 "DELETE FROM oauth_states WHERE state = ? AND expire_at > ?",
                 state.secret(),
                 unix_seconds(now),
@@ -55,7 +55,7 @@ impl StateStore for SqliteStore {
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let deleted = self
-            .write(&[statement!(
+            .write(vec![statement!(
                 "DELETE FROM oauth_states WHERE expire_at <= ?",
                 unix_seconds(now),
             )])
@@ -74,7 +74,7 @@ pub(super) async fn try_acquire_lease(
     until: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let taken = store
-        .write(&[statement!(
+        .write(vec![statement!(
             "INSERT INTO slack_oauth_leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
              expires_at = excluded.expires_at \
@@ -96,7 +96,7 @@ pub(super) async fn release_lease(
     holder: &str,
 ) -> Result<(), StoreError> {
     store
-        .write(&[release_lease_statement(name, holder)])
+        .write(vec![release_lease_statement(name, holder)])
         .await?;
     Ok(())
 }
