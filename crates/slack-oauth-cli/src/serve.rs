@@ -74,10 +74,13 @@ pub(crate) async fn serve(
     flow: OAuthFlow<AnyStore>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let store = flow.store().clone();
     axum::serve(listener, app(flow))
         .with_graceful_shutdown(shutdown)
         .await
         .context("the HTTP server failed")?;
+    // Requests are done: commit what the store still has queued and leave a checkpointed file.
+    store.close().await.context("cannot close the store")?;
     tracing::info!("slack-oauth stopped");
     Ok(())
 }

@@ -157,6 +157,8 @@ fn writes(c: &mut Criterion) {
             }
         });
     });
+    // Commits and writes so far: writes per commit is the mean group size.
+    eprintln!("after save_16_concurrent: {store:?}");
     group.throughput(Throughput::Elements(1));
     group.bench_function("state_issue_consume", |b| {
         b.to_async(&runtime).iter(|| async {

@@ -85,6 +85,33 @@ impl AnyStore {
         }
     }
 
+    /// Finishes what the store has in flight: SQLite commits its queued writes, checkpoints and
+    /// stops its writer thread ([`SqliteStore::close`](super::SqliteStore::close)); PostgreSQL
+    /// closes its pool; memory has nothing to do. Call it at shutdown.
+    ///
+    /// # Errors
+    /// What the backend's close reports.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = slack_oauth::store::AnyStore::connect("sqlite::memory:", "111.222").await?;
+    /// store.close().await?;
+    /// # Ok::<_, slack_oauth::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn close(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(store) => store.close().await,
+            #[cfg(feature = "postgres")]
+            Self::Postgres(store) => {
+                store.close().await;
+                Ok(())
+            }
+        }
+    }
+
     /// The backend's name: `memory`, `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         match self {

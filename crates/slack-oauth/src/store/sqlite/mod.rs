@@ -241,7 +241,7 @@ impl SqliteStore {
     /// # }).unwrap();
     /// ```
     pub async fn check(&self) -> Result<(), StoreError> {
-        let version = self.read(|connection| migrate::version(connection)).await?;
+        let version = self.read(migrate::version).await?;
         if version == migrate::CURRENT_VERSION {
             Ok(())
         } else {
@@ -312,6 +312,7 @@ impl fmt::Debug for SqliteStore {
             .field("database", &self.engine.target)
             .field("readers", &self.engine.readers.opened())
             .field("commits", &stats.commits.load(Ordering::Relaxed))
+            .field("writes", &stats.writes.load(Ordering::Relaxed))
             .field("checkpoints", &stats.checkpoints.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }

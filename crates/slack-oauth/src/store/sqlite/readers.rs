@@ -23,6 +23,9 @@ pub(super) struct Readers {
 struct Pool {
     idle: Vec<Connection>,
     opened: usize,
+    /// Readers waiting for a connection: returning one wakes a waiter only when there is one
+    /// (a condition variable's notify is a system call even with nobody waiting).
+    waiting: usize,
 }
 
 impl Readers {
@@ -60,10 +63,12 @@ impl Readers {
                     pool.opened += 1;
                     break None;
                 }
+                pool.waiting += 1;
                 pool = self
                     .returned
                     .wait(pool)
                     .unwrap_or_else(PoisonError::into_inner);
+                pool.waiting -= 1;
             }
         };
         let connection = match connection {
@@ -78,8 +83,14 @@ impl Readers {
             },
         };
         let result = read(&connection);
-        self.lock().idle.push(connection);
-        self.returned.notify_one();
+        let wake = {
+            let mut pool = self.lock();
+            pool.idle.push(connection);
+            pool.waiting > 0
+        };
+        if wake {
+            self.returned.notify_one();
+        }
         result
     }
 }

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -41,6 +41,10 @@ const MAX_GROUP: usize = 256;
 
 /// Commits between checkpoints while writes keep coming (4 MiB of WAL for small writes).
 const CHECKPOINT_EVERY: u64 = 1000;
+
+/// How long the thread keeps polling for writes after a group before it sleeps (see
+/// [`linger`]).
+const LINGER: Duration = Duration::from_micros(50);
 
 /// A WAL with any frames in it is checkpointed after this long without writes.
 const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
@@ -163,13 +167,17 @@ fn run(connection: &Connection, commands: &Receiver<Command>, stats: &WriterStat
                 if since_checkpoint >= CHECKPOINT_EVERY {
                     checkpoint(connection, "PASSIVE", stats, &mut since_checkpoint);
                 }
-                match wait(commands, since_checkpoint > 0) {
-                    Ok(command) => command,
-                    Err(RecvTimeoutError::Timeout) => {
-                        checkpoint(connection, "PASSIVE", stats, &mut since_checkpoint);
-                        continue;
+                if let Some(command) = linger(commands) {
+                    command
+                } else {
+                    match wait(commands, since_checkpoint > 0) {
+                        Ok(command) => command,
+                        Err(RecvTimeoutError::Timeout) => {
+                            checkpoint(connection, "PASSIVE", stats, &mut since_checkpoint);
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
                     }
-                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
         };
@@ -198,6 +206,23 @@ fn run(connection: &Connection, commands: &Receiver<Command>, stats: &WriterStat
     if let Err(error) = truncate_wal(connection, stats) {
         tracing::warn!(%error, "SQLite checkpoint at shutdown failed; the WAL is replayed on the next open");
     }
+}
+
+/// Polls for the next command for up to [`LINGER`] before the thread goes to sleep: a caller
+/// that writes again right after its reply (a request's next write, the next token of a
+/// rotation batch) then finds the thread awake, instead of paying for a sleeping CPU's wake-up
+/// (20-40 µs on a small VM, measured). Yields between polls, so that on a busy CPU the tasks
+/// that produce the writes run instead.
+fn linger(commands: &Receiver<Command>) -> Option<Command> {
+    let started = Instant::now();
+    while started.elapsed() < LINGER {
+        match commands.try_recv() {
+            Ok(command) => return Some(command),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    None
 }
 
 /// Blocks for the next command; with `timeout`, for at most [`IDLE_CHECKPOINT`].
