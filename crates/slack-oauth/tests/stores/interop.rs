@@ -257,10 +257,34 @@ fn compare(
     }
 }
 
-#[tokio::test]
+/// A database file as slack-oauth 0.1 left it (sqlx's `_sqlx_migrations`, no `user_version`).
+async fn earlier_release_file() -> PathBuf {
+    let url = slack_oauth_test::sqlite::earlier_release_database(false).await;
+    PathBuf::from(url.trim_start_matches("sqlite://"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_reads_what_python_saved() {
+    rust_reads_what_python_saved_in(temporary_path("python-saved")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_reads_what_python_saved_in_an_earlier_release_database() {
+    rust_reads_what_python_saved_in(earlier_release_file().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_reads_what_rust_saved() {
+    python_reads_what_rust_saved_in(temporary_path("rust-saved")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_reads_what_rust_saved_in_an_earlier_release_database() {
+    python_reads_what_rust_saved_in(earlier_release_file().await).await;
+}
+
+async fn rust_reads_what_python_saved_in(database: PathBuf) {
     let Some(python) = python() else { return };
-    let database = temporary_path("python-saved");
     let json = serde_json::to_value(installations()).unwrap();
     let start = now() - Duration::seconds(1);
     python.run_with_json("save", &database, &json);
@@ -293,10 +317,8 @@ async fn rust_reads_what_python_saved() {
     );
 }
 
-#[tokio::test]
-async fn python_reads_what_rust_saved() {
+async fn python_reads_what_rust_saved_in(database: PathBuf) {
     let Some(python) = python() else { return };
-    let database = temporary_path("rust-saved");
     let store = SqliteStore::connect(&format!("sqlite://{}", database.display()), CLIENT_ID)
         .await
         .unwrap();

@@ -191,3 +191,79 @@ async fn the_wal_stays_bounded() {
     // 6,000 commits of ~2 pages each without checkpoints: ~50 MB.
     assert!(largest < 20 << 20, "WAL reached {largest} bytes");
 }
+
+/// A full disk (here SQLite's `max_page_count`, set low on the writer): every write reports
+/// either success, and is stored, or an error, and nothing of it is stored; once there is room
+/// again, writes succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_writes_without_storing_any_part_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let pages: i64 = rusqlite::Connection::open(dir.path().join("writer.db"))
+        .unwrap()
+        .query_row("PRAGMA page_count", [], |row| row.get(0))
+        .unwrap();
+    // The pragma answers with a row, which `execute` reports as an error after it took effect.
+    let limit = pages + 3;
+    let _ = store
+        .write(vec![Statement::new(
+            Box::leak(format!("PRAGMA max_page_count = {limit}").into_boxed_str()),
+            [],
+        )])
+        .await;
+    // Each write: a lease row and a 2 KB filler row, in one write: both or neither.
+    store
+        .write(vec![statement!(
+            "CREATE TABLE filler (name TEXT, pad TEXT)"
+        )])
+        .await
+        .unwrap();
+    let mut writes = Vec::new();
+    for n in 0..40 {
+        let store = store.clone();
+        writes.push(tokio::spawn(async move {
+            let name = format!("full-{n:02}");
+            let result = store
+                .write(vec![
+                    insert_lease(&name),
+                    statement!(
+                        "INSERT INTO filler VALUES (?, zeroblob(2048))",
+                        name.as_str()
+                    ),
+                ])
+                .await;
+            (name, result)
+        }));
+    }
+    let mut committed = Vec::new();
+    let mut failed = 0;
+    for write in writes {
+        match write.await.unwrap() {
+            (name, Ok(_)) => committed.push(name),
+            (_, Err(error)) => {
+                assert!(error.to_string().contains("full"), "{error}");
+                failed += 1;
+            }
+        }
+    }
+    assert!(failed > 0, "the limit was reached");
+    committed.sort();
+    assert_eq!(
+        lease_names(&dir),
+        committed,
+        "exactly the writes that succeeded are stored"
+    );
+    let fillers: i64 = rusqlite::Connection::open(dir.path().join("writer.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM filler", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(
+        fillers,
+        i64::try_from(committed.len()).unwrap(),
+        "no write half made"
+    );
+    let _ = store
+        .write(vec![Statement::new("PRAGMA max_page_count = 1000000", [])])
+        .await;
+    store.write(vec![insert_lease("room-again")]).await.unwrap();
+}
