@@ -142,6 +142,7 @@ fn writes(c: &mut Criterion) {
         });
     });
     const CONCURRENT: u64 = 16;
+    let before = store.writer_stats();
     group.throughput(Throughput::Elements(CONCURRENT));
     group.bench_function("save_16_concurrent", |b| {
         b.to_async(&runtime).iter(|| async {
@@ -157,8 +158,11 @@ fn writes(c: &mut Criterion) {
             }
         });
     });
-    // Commits and writes so far: writes per commit is the mean group size.
-    eprintln!("after save_16_concurrent: {store:?}");
+    let after = store.writer_stats();
+    #[allow(clippy::cast_precision_loss)] // counts of a benchmark run
+    let group_size =
+        (after.writes - before.writes) as f64 / (after.commits - before.commits) as f64;
+    eprintln!("save_16_concurrent: {group_size:.1} writes per commit on average");
     group.throughput(Throughput::Elements(1));
     group.bench_function("state_issue_consume", |b| {
         b.to_async(&runtime).iter(|| async {

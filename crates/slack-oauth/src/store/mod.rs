@@ -41,7 +41,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, WriterStats};
 
 /// Which installation a lookup or delete is about: an org, a workspace, optionally a user.
 ///

@@ -289,11 +289,45 @@ impl SqliteStore {
         self.engine.writer.write(owned).await
     }
 
+    /// What the writer thread did so far: transactions committed, writes in them (writes per
+    /// commit is the mean group size), checkpoints run. For metrics and benchmarks.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// use slack_oauth::store::{SqliteStore, StateStore};
+    /// let store = SqliteStore::connect("sqlite::memory:", "111.222").await?;
+    /// store.issue(time::OffsetDateTime::now_utc()).await?;
+    /// let stats = store.writer_stats();
+    /// assert_eq!((stats.commits, stats.writes), (1, 1));
+    /// # Ok::<_, slack_oauth::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn writer_stats(&self) -> WriterStats {
+        let stats = self.engine.writer.stats();
+        WriterStats {
+            commits: stats.commits.load(Ordering::Relaxed),
+            writes: stats.writes.load(Ordering::Relaxed),
+            checkpoints: stats.checkpoints.load(Ordering::Relaxed),
+        }
+    }
+
     /// Transactions the writer thread committed so far.
     #[cfg(test)]
     fn commits(&self) -> u64 {
-        self.engine.writer.stats().commits.load(Ordering::Relaxed)
+        self.writer_stats().commits
     }
+}
+
+/// Counters of a [`SqliteStore`]'s writer thread ([`SqliteStore::writer_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Writes committed in them (each `save`, `issue`, `consume`... is one write).
+    pub writes: u64,
+    /// WAL checkpoints run.
+    pub checkpoints: u64,
 }
 
 /// A read failed inside SQLite.
@@ -306,14 +340,11 @@ fn reading(source: rusqlite::Error) -> StoreError {
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stats = self.engine.writer.stats();
         f.debug_struct("SqliteStore")
             .field("client_id", &self.client_id)
             .field("database", &self.engine.target)
             .field("readers", &self.engine.readers.opened())
-            .field("commits", &stats.commits.load(Ordering::Relaxed))
-            .field("writes", &stats.writes.load(Ordering::Relaxed))
-            .field("checkpoints", &stats.checkpoints.load(Ordering::Relaxed))
+            .field("writer", &self.writer_stats())
             .finish_non_exhaustive()
     }
 }
