@@ -203,7 +203,8 @@ fn run(connection: &Connection, commands: &Receiver<Command>, stats: &WriterStat
                 }
                 Ok(Command::Close { done }) => close = Some(done),
                 Err(TryRecvError::Empty) if last_arrival.elapsed() < GATHER_QUIET => {
-                    std::hint::spin_loop();
+                    // On a busy CPU, let the senders run.
+                    std::thread::yield_now();
                 }
                 Err(_) => break,
             }
