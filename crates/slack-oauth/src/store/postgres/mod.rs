@@ -14,7 +14,9 @@ use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use super::StoreError;
 use crate::clock::{Clock, SystemClock};
 use crate::ids::ClientId;
+use conns::{Conn, Connections};
 
+mod conns;
 mod installation;
 #[cfg(test)]
 mod plans;
@@ -100,7 +102,11 @@ fn migrator() -> Migrator {
 /// ```
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
+    /// The pool [`pool`](Self::pool) hands out; the store's statements run on it only when the
+    /// app gave it to us ([`from_pool`](Self::from_pool)).
     pool: PgPool,
+    /// The store's own connections (`None` for [`from_pool`](Self::from_pool)).
+    own: Option<Connections>,
     client_id: ClientId,
     clock: Arc<dyn Clock>,
     /// How many states were issued, to purge expired ones every so often.
@@ -157,16 +163,23 @@ impl PostgresStore {
         // sqlx's advisory lock is held, closing the connection releases the lock, where a pooled
         // connection would keep it and block every other instance.
         let mut conn = options.connect().await?;
-        let migrated = migrator().run_direct(&mut conn).await;
-        let closed = conn.close().await;
-        migrated?;
-        closed?;
+        if let Err(error) = migrator().run_direct(&mut conn).await {
+            let _ = conn.close().await;
+            return Err(error.into());
+        }
+        // Migrated: the lock is released, and the connection becomes the first of our own.
+        let own = Connections::new(options.clone(), MAX_CONNECTIONS, ACQUIRE_TIMEOUT);
+        own.adopt(conn);
+        // For the app's own queries through `pool()`: it opens connections only when used. No
+        // ping before handing one out (a dead connection fails its statement and is replaced).
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await?;
-        Ok(Self::new(pool, client_id))
+            .test_before_acquire(false)
+            .connect_lazy_with(options);
+        let mut store = Self::new(pool, client_id);
+        store.own = Some(own);
+        Ok(store)
     }
 
     /// Uses an existing pool (its own size and timeouts) and creates or upgrades the schema.
@@ -192,6 +205,7 @@ impl PostgresStore {
     fn new(pool: PgPool, client_id: ClientId) -> Self {
         Self {
             pool,
+            own: None,
             client_id,
             clock: Arc::new(SystemClock),
             issued: Arc::default(),
@@ -217,9 +231,18 @@ impl PostgresStore {
         &self.client_id
     }
 
-    /// Closes the pool, waiting for connections in use to be returned.
+    /// Closes the store's connections and the pool, waiting for connections in use to be
+    /// returned.
     pub async fn close(&self) {
+        if let Some(own) = &self.own {
+            own.close().await;
+        }
         self.pool.close().await;
+    }
+
+    /// A connection for one operation.
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        Ok(Conn::acquire(self.own.as_ref(), &self.pool).await?)
     }
 }
 
