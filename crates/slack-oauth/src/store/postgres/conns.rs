@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool, PgSeverity};
 use sqlx::{ConnectOptions, Connection, PgConnection, Postgres};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -258,14 +258,124 @@ impl Conn {
     /// Records how the last step ended, and passes its result through.
     pub(super) fn settle<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
         if let Self::Own(own) = self {
-            // An error the server reported leaves the protocol in sync (the server goes on to
-            // `ReadyForQuery`, which sqlx waits for before the next statement); anything else
-            // (I/O, TLS, protocol, a decode failure mid-stream) may not.
-            own.reusable = matches!(
-                &result,
-                Ok(_) | Err(sqlx::Error::Database(_) | sqlx::Error::RowNotFound)
-            );
+            own.reusable = match &result {
+                Ok(_) | Err(sqlx::Error::RowNotFound) => true,
+                Err(sqlx::Error::Database(error)) => session_survives(error.as_ref()),
+                // I/O, TLS, protocol, a decode failure mid-stream: maybe out of sync.
+                Err(_) => false,
+            };
         }
         result
+    }
+}
+
+/// Whether the session goes on after an error the server reported: an `ERROR` leaves the
+/// protocol in sync (the server goes on to `ReadyForQuery`, which sqlx waits for before the next
+/// statement), but a `FATAL` or `PANIC` ends the session (a terminated backend, a server shutting
+/// down), and so do connection exceptions (class 08) and operator intervention (57P).
+fn session_survives(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let fatal = error
+        .try_downcast_ref::<PgDatabaseError>()
+        .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic));
+    let code = error.code();
+    let ends_session = code
+        .as_deref()
+        .is_some_and(|code| code.starts_with("08") || code.starts_with("57P"));
+    !fatal && !ends_session
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn idle_count(connections: &Connections) -> usize {
+        connections.inner.lock_idle().len()
+    }
+
+    async fn pid(conn: &mut Conn) -> Result<i32, sqlx::Error> {
+        let result = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(conn.busy())
+            .await;
+        conn.settle(result)
+    }
+
+    #[tokio::test]
+    async fn broken_or_interrupted_connections_are_not_reused() {
+        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "TEST_DATABASE_URL is not set: CI must run the postgres tests"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: postgres tests: TEST_DATABASE_URL is not set"
+            );
+            return;
+        };
+        let options = PgConnectOptions::from_str(&url).unwrap();
+        let connections = Connections::new(options.clone(), 2, Duration::from_secs(5));
+        let pool = PgPool::connect_lazy_with(options);
+
+        // A statement the server rejects leaves the connection usable: it is reused.
+        let mut conn = Conn::acquire(Some(&connections), &pool).await.unwrap();
+        let first = pid(&mut conn).await.unwrap();
+        let failed = sqlx::query("SELECT 1 / 0").execute(conn.busy()).await;
+        assert!(matches!(conn.settle(failed), Err(sqlx::Error::Database(_))));
+        drop(conn);
+        assert_eq!(idle_count(&connections), 1);
+        let mut conn = Conn::acquire(Some(&connections), &pool).await.unwrap();
+        assert_eq!(pid(&mut conn).await.unwrap(), first);
+
+        // A statement abandoned halfway (its future dropped) closes the connection.
+        let sleep = sqlx::query("SELECT pg_sleep(5)").execute(conn.busy());
+        assert!(tokio::time::timeout(Duration::from_millis(100), sleep)
+            .await
+            .is_err());
+        drop(conn);
+        assert_eq!(idle_count(&connections), 0);
+
+        // A connection that died while idle fails its next statement, is closed, and the
+        // next acquire opens a working one.
+        let mut conn = Conn::acquire(Some(&connections), &pool).await.unwrap();
+        let doomed = pid(&mut conn).await.unwrap();
+        drop(conn);
+        let mut admin = PgConnection::connect(&url).await.unwrap();
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(doomed)
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        // The backend is gone once it no longer shows in pg_stat_activity.
+        for _ in 0..50 {
+            let alive: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)")
+                    .bind(doomed)
+                    .fetch_one(&mut admin)
+                    .await
+                    .unwrap();
+            if !alive {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut conn = Conn::acquire(Some(&connections), &pool).await.unwrap();
+        assert!(pid(&mut conn).await.is_err());
+        drop(conn);
+        assert_eq!(idle_count(&connections), 0);
+        let mut conn = Conn::acquire(Some(&connections), &pool).await.unwrap();
+        assert_ne!(pid(&mut conn).await.unwrap(), doomed);
+        drop(conn);
+
+        // After close, acquiring fails and nothing stays open.
+        connections.close().await;
+        assert!(matches!(
+            connections.acquire().await,
+            Err(sqlx::Error::PoolClosed)
+        ));
+        assert_eq!(idle_count(&connections), 0);
+        admin.close().await.unwrap();
     }
 }
