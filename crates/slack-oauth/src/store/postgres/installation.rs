@@ -66,32 +66,38 @@ impl<'a> Key<'a> {
 }
 
 /// The latest bot of a key (`$1`..`$3`).
-pub(super) static FIND_BOT: LazyLock<String> = LazyLock::new(|| {
+pub(super) static FIND_BOT: LazyLock<String> = LazyLock::new(|| find_bot_sql(""));
+
+fn find_bot_sql(gate: &str) -> String {
     format!(
-        "SELECT {} FROM slack_bots b WHERE {} AND b.bot_token IS NOT NULL \
+        "SELECT {} FROM slack_bots b WHERE {} AND b.bot_token IS NOT NULL{gate} \
          ORDER BY b.installed_at DESC, b.id DESC LIMIT 1",
         select_list("b", &BOT_COLUMNS),
         Key::predicate("b")
     )
-});
+}
 
-/// The latest installation of a key (`$1`..`$3`), with the latest bot as `merged_*` columns.
-pub(super) static FIND_INSTALLATION: LazyLock<String> = LazyLock::new(|| find_installation_sql(""));
+/// The latest installation of a key (`$1`..`$3`), with the latest bot as `merged_*` columns
+/// when the installation has no bot token of its own: only then does a workspace lookup merge
+/// the bot (`installation_from_row`), so otherwise the bot's index is not even read (the
+/// outer-only condition becomes a one-time filter in front of the bot's index scan).
+pub(super) static FIND_INSTALLATION: LazyLock<String> =
+    LazyLock::new(|| find_installation_sql("", " AND i.bot_token IS NULL"));
 
 /// The latest installation of one user (`$4`) in a key, with the latest bot merged.
 pub(super) static FIND_USER_INSTALLATION: LazyLock<String> =
-    LazyLock::new(|| find_installation_sql(" AND i.user_id = $4"));
+    LazyLock::new(|| find_installation_sql(" AND i.user_id = $4", ""));
 
-fn find_installation_sql(user_predicate: &str) -> String {
+fn find_installation_sql(user_predicate: &str, bot_gate: &str) -> String {
     format!(
         "SELECT {installation}, {merged} FROM (SELECT {installation} FROM \
          slack_installations i WHERE {predicate}{user_predicate} \
          ORDER BY i.installed_at DESC, i.id DESC LIMIT 1) i \
-         LEFT JOIN ({bot}) b ON TRUE",
+         LEFT JOIN LATERAL ({bot}) b ON TRUE",
         installation = select_list("i", &INSTALLATION_COLUMNS),
         merged = merged_select_list("b"),
         predicate = Key::predicate("i"),
-        bot = *FIND_BOT,
+        bot = find_bot_sql(bot_gate),
     )
 }
 
