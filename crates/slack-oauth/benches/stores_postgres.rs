@@ -1,4 +1,5 @@
-//! `PostgresStore` latency and throughput with 100,000 installations (criterion).
+//! `PostgresStore` latency and throughput with 100,000 installations, against `pgbench` on the
+//! same server.
 //!
 //! ```text
 //! BENCH_DATABASE_URL=postgres://root@127.0.0.1:5432/postgres \
@@ -9,13 +10,23 @@
 //! works in a database of its own, `slack_oauth_bench`, created on first run and seeded in bulk
 //! (one `INSERT … SELECT FROM UNNEST` per table) with 100,000 installations and their bots. Later
 //! runs reuse the seed. Without a URL it prints `SKIPPED` and exits successfully.
+//!
+//! First, the floor: `pgbench -S -M prepared -c 1` (a prepared single-row `SELECT` by primary
+//! key, one client) in the database `slack_oauth_pgbench` (created and initialized with
+//! `pgbench -i -s 1` when missing), run before and after the store's lookups. Each lookup is then
+//! timed call by call (5,000 calls, in a task on the runtime as a request handler would run it),
+//! and its median is compared with pgbench's average latency; saves are counted per second with
+//! 1 and 32 in flight. Without `pgbench` on the `PATH` the comparison prints a loud `SKIPPED`
+//! line and the store's figures alone. Then criterion's benchmarks, as before.
 
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]
 
 use std::io::Write as _;
+use std::process::Command;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -37,6 +48,15 @@ const DATABASE: &str = "slack_oauth_bench";
 const WORKSPACES: i32 = 50_000;
 const ORG_WIDE: i32 = 500;
 const INSTALLATIONS: i64 = 2 * WORKSPACES as i64;
+/// The database `pgbench -i -s 1` initializes (100,000 rows in `pgbench_accounts`).
+const PGBENCH_DATABASE: &str = "slack_oauth_pgbench";
+const PGBENCH_ACCOUNTS: i64 = 100_000;
+/// Timed calls per lookup, after as many untimed ones as [`WARM_UP_CALLS`].
+const TIMED_CALLS: usize = 5_000;
+const WARM_UP_CALLS: usize = 500;
+/// The targets of issue #10: lookups within 1.3x of pgbench, 5,000 saves/s with 32 in flight.
+const TARGET_RATIO: f64 = 1.3;
+const TARGET_SAVES_PER_SECOND: f64 = 5_000.0;
 
 fn database_url() -> Option<String> {
     ["BENCH_DATABASE_URL", "TEST_DATABASE_URL"]
@@ -44,25 +64,31 @@ fn database_url() -> Option<String> {
         .find_map(|name| std::env::var(name).ok().filter(|url| !url.is_empty()))
 }
 
-/// Creates `slack_oauth_bench` if missing and connects a store to it.
-async fn bench_store(url: &str, client_id: &str) -> PostgresStore {
+/// Creates `database` on the server of `url` if missing.
+async fn ensure_database(url: &str, database: &str) -> PgConnectOptions {
     let options = PgConnectOptions::from_str(url).expect("BENCH_DATABASE_URL is not a valid URL");
     let mut admin = PgConnection::connect_with(&options)
         .await
         .expect("cannot connect to BENCH_DATABASE_URL");
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(DATABASE)
+            .bind(database)
             .fetch_one(&mut admin)
             .await
             .expect("cannot list databases");
     if !exists {
-        sqlx::query(&format!("CREATE DATABASE {DATABASE}"))
+        sqlx::query(&format!("CREATE DATABASE {database}"))
             .execute(&mut admin)
             .await
-            .expect("cannot create the benchmark database");
+            .expect("cannot create a benchmark database");
     }
-    PostgresStore::connect_with(options.database(DATABASE), client_id)
+    options.database(database)
+}
+
+/// Creates `slack_oauth_bench` if missing and connects a store to it.
+async fn bench_store(url: &str, client_id: &str) -> PostgresStore {
+    let options = ensure_database(url, DATABASE).await;
+    PostgresStore::connect_with(options, client_id)
         .await
         .expect("cannot open the benchmark database")
 }
@@ -270,6 +296,241 @@ fn bench_writes(c: &mut Criterion, runtime: &Runtime, save_store: &PostgresStore
     group.finish();
 }
 
+/// `url` with its database replaced by `database` (a URI that pgbench accepts as its dbname).
+fn url_of_database(url: &str, database: &str) -> String {
+    let mut url = url::Url::parse(url).expect("BENCH_DATABASE_URL is not a valid URL");
+    url.set_path(database);
+    url.into()
+}
+
+/// Runs pgbench with `args` against `url`; its standard output, or why it could not run.
+fn pgbench(args: &[&str], url: &str) -> Result<String, String> {
+    let output = Command::new("pgbench")
+        .args(args)
+        .arg(url)
+        .output()
+        .map_err(|error| format!("cannot run pgbench: {error}"))?;
+    if !output.status.success() {
+        // pgbench's messages name the database, never a password.
+        return Err(format!(
+            "pgbench {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Makes `slack_oauth_pgbench` hold pgbench's scale-1 tables (idempotent: initializes only when
+/// `pgbench_accounts` is missing or incomplete).
+async fn prepare_pgbench(url: &str) -> Result<String, String> {
+    let options = ensure_database(url, PGBENCH_DATABASE).await;
+    let pgbench_url = url_of_database(url, PGBENCH_DATABASE);
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(|error| format!("cannot connect to {PGBENCH_DATABASE}: {error}"))?;
+    let accounts: Result<i64, _> = sqlx::query_scalar("SELECT count(*) FROM pgbench_accounts")
+        .fetch_one(&mut conn)
+        .await;
+    if accounts.ok() != Some(PGBENCH_ACCOUNTS) {
+        eprintln!("initializing {PGBENCH_DATABASE} with pgbench -i -s 1...");
+        pgbench(&["-i", "-s", "1", "-q"], &pgbench_url)?;
+    }
+    Ok(pgbench_url)
+}
+
+/// pgbench's average latency of a prepared single-row `SELECT`, one client, 5 s, in µs.
+fn pgbench_select_latency(pgbench_url: &str) -> Result<f64, String> {
+    let report = pgbench(
+        &["-S", "-M", "prepared", "-c", "1", "-T", "5", "-n"],
+        pgbench_url,
+    )?;
+    // "latency average = 0.065 ms"
+    report
+        .lines()
+        .find_map(|line| line.strip_prefix("latency average = "))
+        .and_then(|rest| rest.strip_suffix(" ms"))
+        .and_then(|ms| ms.trim().parse::<f64>().ok())
+        .map(|ms| ms * 1_000.0)
+        .ok_or_else(|| format!("no \"latency average\" in pgbench's report:\n{report}"))
+}
+
+/// Per-call latencies of a timed loop: median and tail, in µs.
+struct Latencies {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+}
+
+impl Latencies {
+    fn of(mut samples: Vec<Duration>) -> Self {
+        samples.sort_unstable();
+        let at = |q: f64| {
+            let index = ((samples.len() as f64 * q) as usize).min(samples.len() - 1);
+            samples[index].as_secs_f64() * 1e6
+        };
+        Self {
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+        }
+    }
+}
+
+/// Times `TIMED_CALLS` calls of `lookup`, one at a time, in a task on the runtime (where an
+/// app's request handler runs), after `WARM_UP_CALLS` untimed ones.
+fn time_lookups<F, Fut>(runtime: &Runtime, lookup: F) -> Latencies
+where
+    F: Fn(usize) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let samples = runtime.block_on(async move {
+        tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(TIMED_CALLS);
+            for i in 0..WARM_UP_CALLS + TIMED_CALLS {
+                let started = Instant::now();
+                lookup(i).await;
+                if i >= WARM_UP_CALLS {
+                    samples.push(started.elapsed());
+                }
+            }
+            samples
+        })
+        .await
+        .expect("the timed loop panicked")
+    });
+    Latencies::of(samples)
+}
+
+/// Saves per second with `in_flight` saves at a time (`total` in all), and the median save.
+fn time_saves(
+    runtime: &Runtime,
+    store: &PostgresStore,
+    in_flight: usize,
+    total: u64,
+) -> (f64, f64) {
+    let next = Arc::new(AtomicU64::new(1 << 40));
+    let started = Instant::now();
+    let samples = runtime.block_on(async {
+        let workers = (0..in_flight).map(|_| {
+            let store = store.clone();
+            let next = Arc::clone(&next);
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n - (1 << 40) >= total {
+                        return samples;
+                    }
+                    let call = Instant::now();
+                    store.save(&installation(n)).await.expect("save failed");
+                    samples.push(call.elapsed());
+                }
+            })
+        });
+        let mut all = Vec::new();
+        for worker in futures::future::join_all(workers).await {
+            all.extend(worker.expect("a save worker panicked"));
+        }
+        all
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    (total as f64 / elapsed, Latencies::of(samples).p50)
+}
+
+/// The figures issue #10 asks for: lookups against pgbench, saves per second.
+fn compare_with_pgbench(
+    runtime: &Runtime,
+    url: &str,
+    store: &PostgresStore,
+    save_store: &PostgresStore,
+) {
+    let pgbench_url = runtime.block_on(prepare_pgbench(url));
+    let before = pgbench_url
+        .as_deref()
+        .map_err(Clone::clone)
+        .and_then(pgbench_select_latency);
+    let lookups = [
+        ("find_bot", {
+            let store = store.clone();
+            time_lookups(runtime, move |i| {
+                let store = store.clone();
+                async move {
+                    let query = workspace_query(spread(i));
+                    let bot = store.find_bot(&query).await.expect("find_bot failed");
+                    assert!(bot.is_some());
+                }
+            })
+        }),
+        ("find_installation", {
+            let store = store.clone();
+            time_lookups(runtime, move |i| {
+                let store = store.clone();
+                async move {
+                    let query = workspace_query(spread(i));
+                    let found = store.find_installation(&query).await.expect("find failed");
+                    assert_eq!(found.expect("seeded").user_id.as_str(), "U1");
+                }
+            })
+        }),
+    ];
+    let after = pgbench_url
+        .as_deref()
+        .map_err(Clone::clone)
+        .and_then(pgbench_select_latency);
+    let pgbench_latency = match (&before, &after) {
+        (Ok(before), Ok(after)) => {
+            println!(
+                "pgbench -S -M prepared -c 1: {:.1} µs (mean of {before:.1} µs before and \
+                 {after:.1} µs after the lookups)",
+                (before + after) / 2.0
+            );
+            Some((before + after) / 2.0)
+        }
+        (Err(error), _) | (_, Err(error)) => {
+            println!("!!! SKIPPED: the pgbench comparison: {error}");
+            None
+        }
+    };
+    for (name, latency) in &lookups {
+        let ratio = match pgbench_latency {
+            Some(pgbench) => {
+                let ratio = latency.p50 / pgbench;
+                let verdict = if ratio <= TARGET_RATIO {
+                    "met"
+                } else {
+                    "NOT MET"
+                };
+                format!("ratio {ratio:.2}, target <= {TARGET_RATIO}: {verdict}")
+            }
+            None => "ratio SKIPPED: no pgbench figure".to_owned(),
+        };
+        println!(
+            "{name} p50 {:.1} µs ({ratio}); p90 {:.1} µs, p99 {:.1} µs",
+            latency.p50, latency.p90, latency.p99
+        );
+    }
+    for (in_flight, total) in [(1, 2_000), (32, 20_000)] {
+        let (rate, p50) = time_saves(runtime, save_store, in_flight, total);
+        let target = if in_flight == 32 {
+            let verdict = if rate >= TARGET_SAVES_PER_SECOND {
+                "met"
+            } else {
+                "NOT MET"
+            };
+            format!(", target >= {TARGET_SAVES_PER_SECOND}/s: {verdict}")
+        } else {
+            String::new()
+        };
+        println!("save, {in_flight} in flight: {rate:.0}/s{target} (p50 {p50:.0} µs per save)");
+    }
+}
+
+/// The `i`-th workspace of a timed loop, spread over the whole seed.
+fn spread(i: usize) -> i32 {
+    i32::try_from(i.wrapping_mul(7_919) % WORKSPACES.unsigned_abs() as usize).unwrap_or(0)
+}
+
 fn benches(c: &mut Criterion) {
     let Some(url) = database_url() else {
         let _ = writeln!(
@@ -296,6 +557,7 @@ fn benches(c: &mut Criterion) {
         }
         (store, save_store)
     });
+    compare_with_pgbench(&runtime, &url, &store, &save_store);
     bench_lookups(c, &runtime, &store);
     bench_writes(c, &runtime, &save_store);
 }

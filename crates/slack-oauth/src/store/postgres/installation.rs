@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::Postgres;
+use sqlx::{Connection as _, Postgres};
 use time::OffsetDateTime;
 
 use super::rows::{
@@ -66,32 +66,38 @@ impl<'a> Key<'a> {
 }
 
 /// The latest bot of a key (`$1`..`$3`).
-pub(super) static FIND_BOT: LazyLock<String> = LazyLock::new(|| {
+pub(super) static FIND_BOT: LazyLock<String> = LazyLock::new(|| find_bot_sql(""));
+
+fn find_bot_sql(gate: &str) -> String {
     format!(
-        "SELECT {} FROM slack_bots b WHERE {} AND b.bot_token IS NOT NULL \
+        "SELECT {} FROM slack_bots b WHERE {} AND b.bot_token IS NOT NULL{gate} \
          ORDER BY b.installed_at DESC, b.id DESC LIMIT 1",
         select_list("b", &BOT_COLUMNS),
         Key::predicate("b")
     )
-});
+}
 
-/// The latest installation of a key (`$1`..`$3`), with the latest bot as `merged_*` columns.
-pub(super) static FIND_INSTALLATION: LazyLock<String> = LazyLock::new(|| find_installation_sql(""));
+/// The latest installation of a key (`$1`..`$3`), with the latest bot as `merged_*` columns
+/// when the installation has no bot token of its own: only then does a workspace lookup merge
+/// the bot (`installation_from_row`), so otherwise the bot's index is not even read (the
+/// outer-only condition becomes a one-time filter in front of the bot's index scan).
+pub(super) static FIND_INSTALLATION: LazyLock<String> =
+    LazyLock::new(|| find_installation_sql("", " AND i.bot_token IS NULL"));
 
 /// The latest installation of one user (`$4`) in a key, with the latest bot merged.
 pub(super) static FIND_USER_INSTALLATION: LazyLock<String> =
-    LazyLock::new(|| find_installation_sql(" AND i.user_id = $4"));
+    LazyLock::new(|| find_installation_sql(" AND i.user_id = $4", ""));
 
-fn find_installation_sql(user_predicate: &str) -> String {
+fn find_installation_sql(user_predicate: &str, bot_gate: &str) -> String {
     format!(
         "SELECT {installation}, {merged} FROM (SELECT {installation} FROM \
          slack_installations i WHERE {predicate}{user_predicate} \
          ORDER BY i.installed_at DESC, i.id DESC LIMIT 1) i \
-         LEFT JOIN ({bot}) b ON TRUE",
+         LEFT JOIN LATERAL ({bot}) b ON TRUE",
         installation = select_list("i", &INSTALLATION_COLUMNS),
         merged = merged_select_list("b"),
         predicate = Key::predicate("i"),
-        bot = *FIND_BOT,
+        bot = find_bot_sql(bot_gate),
     )
 }
 
@@ -133,23 +139,34 @@ const INSERT_INSTALLATION: &str = "INSERT INTO slack_installations (client_id, a
      is_enterprise_install, token_type, installed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
      $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
 
+/// An installation and, when it has a bot token, its bot (`to_bot` copies the installation's
+/// own values, so the bot row reuses the installation's parameters), in one statement: one
+/// round trip and one implicit transaction, where `BEGIN`, two `INSERT`s and `COMMIT` took four.
+/// A data-modifying `WITH` runs whether or not the outer statement reads it.
+static SAVE_INSTALLATION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH i AS ({INSERT_INSTALLATION}) INSERT INTO slack_bots (client_id, app_id, \
+         enterprise_id, enterprise_name, team_id, team_name, bot_token, bot_id, bot_user_id, \
+         bot_scopes, bot_refresh_token, bot_token_expires_at, is_enterprise_install, \
+         installed_at) SELECT $1, $2, $3, $4, $6, $7, $8, $9, $10, $11, $12, $13, $23, $25 \
+         WHERE $8 IS NOT NULL"
+    )
+});
+
 const INSERT_BOT: &str = "INSERT INTO slack_bots (client_id, app_id, enterprise_id, \
      enterprise_name, team_id, team_name, bot_token, bot_id, bot_user_id, bot_scopes, \
      bot_refresh_token, bot_token_expires_at, is_enterprise_install, installed_at) VALUES ($1, \
      $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 impl PostgresStore {
-    async fn insert_bot<'c, E>(&self, executor: E, bot: &Bot) -> Result<(), StoreError>
-    where
-        E: sqlx::Executor<'c, Database = Postgres>,
-    {
+    async fn insert_bot(&self, bot: &Bot) -> Result<(), StoreError> {
         // Org-wide installs are stored with no team, so that lookups by enterprise find them.
         let team_id = if bot.is_enterprise_install {
             None
         } else {
             bot.team_id.as_ref().map(|id| id.as_str())
         };
-        sqlx::query(INSERT_BOT)
+        let query = sqlx::query(INSERT_BOT)
             .bind(self.client_id.as_str())
             .bind(app_id_value(bot.app_id.as_ref().map(|id| id.as_str())))
             .bind(bot.enterprise_id.as_ref().map(|id| id.as_str()))
@@ -163,9 +180,10 @@ impl PostgresStore {
             .bind(bot.bot_refresh_token.as_ref().map(|t| t.secret()))
             .bind(bot.bot_token_expires_at.map(to_db_time))
             .bind(bot.is_enterprise_install)
-            .bind(to_db_time(bot.installed_at))
-            .execute(executor)
-            .await?;
+            .bind(to_db_time(bot.installed_at));
+        let mut conn = self.conn().await?;
+        let inserted = query.execute(conn.busy()).await;
+        conn.settle(inserted)?;
         Ok(())
     }
 
@@ -188,11 +206,13 @@ impl PostgresStore {
                 base = latest_per_user_sql(),
             ),
         };
+        let mut conn = self.conn().await?;
         let rows = sqlx::query(&sql)
             .bind(self.client_id.as_str())
             .bind(deadline.map(to_db_time))
-            .fetch_all(&self.pool)
-            .await?;
+            .fetch_all(conn.busy())
+            .await;
+        let rows = conn.settle(rows)?;
         rows.iter()
             .map(|row| installation_from_row(row, true))
             .collect()
@@ -217,58 +237,63 @@ impl PostgresStore {
         let previous = update.previous_refresh_token.secret();
         let refresh = update.refresh_token.secret();
         let expires_at = to_db_time(update.expires_at);
-        let mut tx = self.pool.begin().await?;
-        let changed = match &update.token {
-            RotatedToken::Bot { token } => {
-                // Bots first, then installations, in every transaction: a racing rotation
-                // blocks on the first row it shares with us, then sees the refresh token
-                // changed and updates nothing.
-                let mut changed = 0;
-                for (table, alias) in [("slack_bots", "b"), ("slack_installations", "i")] {
-                    let sql = format!(
-                        "UPDATE {table} {alias} SET bot_token = $4, bot_refresh_token = $5, \
+        let mut conn = self.conn().await?;
+        let written = async {
+            let mut tx = conn.busy().begin().await?;
+            let changed = match &update.token {
+                RotatedToken::Bot { token } => {
+                    // Bots first, then installations, in every transaction: a racing rotation
+                    // blocks on the first row it shares with us, then sees the refresh token
+                    // changed and updates nothing.
+                    let mut changed = 0;
+                    for (table, alias) in [("slack_bots", "b"), ("slack_installations", "i")] {
+                        let sql = format!(
+                            "UPDATE {table} {alias} SET bot_token = $4, bot_refresh_token = $5, \
                          bot_token_expires_at = $6 WHERE {} AND {alias}.bot_refresh_token = $7",
-                        Key::predicate(alias)
-                    );
-                    changed += key
-                        .bind(sqlx::query(&sql), &self.client_id)
-                        .bind(token.secret())
-                        .bind(refresh)
-                        .bind(expires_at)
-                        .bind(previous)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                            Key::predicate(alias)
+                        );
+                        changed += key
+                            .bind(sqlx::query(&sql), &self.client_id)
+                            .bind(token.secret())
+                            .bind(refresh)
+                            .bind(expires_at)
+                            .bind(previous)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
+                    changed
                 }
-                changed
-            }
-            RotatedToken::User { user_id, token } => {
-                let sql = format!(
+                RotatedToken::User { user_id, token } => {
+                    let sql = format!(
                     "UPDATE slack_installations i SET user_token = $4, user_refresh_token = $5, \
                      user_token_expires_at = $6 WHERE {} AND i.user_refresh_token = $7 \
                      AND i.user_id = $8",
                     Key::predicate("i")
                 );
-                key.bind(sqlx::query(&sql), &self.client_id)
-                    .bind(token.secret())
-                    .bind(refresh)
-                    .bind(expires_at)
-                    .bind(previous)
-                    .bind(user_id.as_str())
+                    key.bind(sqlx::query(&sql), &self.client_id)
+                        .bind(token.secret())
+                        .bind(refresh)
+                        .bind(expires_at)
+                        .bind(previous)
+                        .bind(user_id.as_str())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                }
+            };
+            if let Some((name, holder)) = release {
+                sqlx::query("DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2")
+                    .bind(self.lease_key(name))
+                    .bind(holder)
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
+                    .await?;
             }
-        };
-        if let Some((name, holder)) = release {
-            sqlx::query("DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2")
-                .bind(self.lease_key(name))
-                .bind(holder)
-                .execute(&mut *tx)
-                .await?;
+            tx.commit().await?;
+            Ok(changed > 0)
         }
-        tx.commit().await?;
-        Ok(changed > 0)
+        .await;
+        Ok(conn.settle(written)?)
     }
 }
 
@@ -279,8 +304,7 @@ impl InstallationStore for PostgresStore {
         } else {
             installation.team_id.as_ref().map(|id| id.as_str())
         };
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(INSERT_INSTALLATION)
+        let query = sqlx::query(&SAVE_INSTALLATION)
             .bind(self.client_id.as_str())
             .bind(app_id_value(
                 installation.app_id.as_ref().map(|id| id.as_str()),
@@ -307,25 +331,25 @@ impl InstallationStore for PostgresStore {
             .bind(installation.incoming_webhook_configuration_url.as_deref())
             .bind(installation.is_enterprise_install)
             .bind(installation.token_type.as_deref())
-            .bind(to_db_time(installation.installed_at))
-            .execute(&mut *tx)
-            .await?;
-        if let Some(bot) = installation.to_bot() {
-            self.insert_bot(&mut *tx, &bot).await?;
-        }
-        tx.commit().await?;
+            .bind(to_db_time(installation.installed_at));
+        let mut conn = self.conn().await?;
+        let saved = query.execute(conn.busy()).await;
+        conn.settle(saved)?;
         Ok(())
     }
 
     async fn save_bot(&self, bot: &Bot) -> Result<(), StoreError> {
-        self.insert_bot(&self.pool, bot).await
+        self.insert_bot(bot).await
     }
 
     async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, StoreError> {
+        let mut conn = self.conn().await?;
         let row = Key::lookup(query)
             .bind(sqlx::query(&FIND_BOT), &self.client_id)
-            .fetch_optional(&self.pool)
-            .await?;
+            .fetch_optional(conn.busy())
+            .await;
+        let row = conn.settle(row)?;
+        drop(conn);
         row.as_ref().map(bot_from_row).transpose()
     }
 
@@ -341,7 +365,10 @@ impl InstallationStore for PostgresStore {
         if user_id.is_some() {
             statement = statement.bind(user_id);
         }
-        let row = statement.fetch_optional(&self.pool).await?;
+        let mut conn = self.conn().await?;
+        let row = statement.fetch_optional(conn.busy()).await;
+        let row = conn.settle(row)?;
+        drop(conn);
         row.as_ref()
             .map(|row| installation_from_row(row, query.user_id.is_some()))
             .transpose()
@@ -350,9 +377,12 @@ impl InstallationStore for PostgresStore {
     async fn delete_bot(&self, query: &InstallationQuery) -> Result<(), StoreError> {
         let key = Key::lookup(query);
         let sql = format!("DELETE FROM slack_bots b WHERE {}", Key::predicate("b"));
-        key.bind(sqlx::query(&sql), &self.client_id)
-            .execute(&self.pool)
-            .await?;
+        let mut conn = self.conn().await?;
+        let deleted = key
+            .bind(sqlx::query(&sql), &self.client_id)
+            .execute(conn.busy())
+            .await;
+        conn.settle(deleted)?;
         Ok(())
     }
 
@@ -367,10 +397,13 @@ impl InstallationStore for PostgresStore {
             "DELETE FROM slack_installations i WHERE {}{user}",
             Key::predicate("i")
         );
-        key.bind(sqlx::query(&sql), &self.client_id)
+        let mut conn = self.conn().await?;
+        let deleted = key
+            .bind(sqlx::query(&sql), &self.client_id)
             .bind(query.user_id.as_ref().map(|id| id.as_str()))
-            .execute(&self.pool)
-            .await?;
+            .execute(conn.busy())
+            .await;
+        conn.settle(deleted)?;
         Ok(())
     }
 
@@ -407,6 +440,7 @@ impl InstallationStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         // One statement: PostgreSQL serializes racing upserts on the primary key, and the loser
         // re-checks the WHERE against the winner's row, so exactly one holder gets a row.
+        let mut conn = self.conn().await?;
         let taken = sqlx::query(
             "INSERT INTO slack_oauth_leases AS l (name, holder, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, \
@@ -417,18 +451,20 @@ impl InstallationStore for PostgresStore {
         .bind(holder)
         .bind(to_db_time(until))
         .bind(to_db_time(now))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(taken == 1)
+        .execute(conn.busy())
+        .await;
+        Ok(conn.settle(taken)?.rows_affected() == 1)
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2")
-            .bind(self.lease_key(name))
-            .bind(holder)
-            .execute(&self.pool)
-            .await?;
+        let mut conn = self.conn().await?;
+        let released =
+            sqlx::query("DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2")
+                .bind(self.lease_key(name))
+                .bind(holder)
+                .execute(conn.busy())
+                .await;
+        conn.settle(released)?;
         Ok(())
     }
 }

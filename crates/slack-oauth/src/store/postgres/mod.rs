@@ -14,15 +14,20 @@ use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use super::StoreError;
 use crate::clock::{Clock, SystemClock};
 use crate::ids::ClientId;
+use conns::{Conn, Connections};
 
+mod conns;
 mod installation;
 #[cfg(test)]
 mod plans;
 mod rows;
 mod state;
 
-/// Connections per pool: enough for a busy instance, while 10 instances stay well under
-/// PostgreSQL's default `max_connections` of 100.
+/// Connections per store (and as many again, opened only if the app uses them, for
+/// [`PostgresStore::pool`]): 10 instances stay well under PostgreSQL's default
+/// `max_connections` of 100, shared with every other client of the server. More do not make
+/// saves faster: with 32 saves in flight, 10 connections already share each WAL flush (group
+/// commit) and reached 6,500-6,800 saves/s on a 2-core host, 24 connections no more.
 const MAX_CONNECTIONS: u32 = 10;
 
 /// How long an operation waits for a free connection before failing as
@@ -46,7 +51,30 @@ fn migrator() -> Migrator {
 ///
 /// Installation, bot and lease rows are scoped by the app's `client_id`, so several apps can
 /// share the tables (OAuth states are random and unscoped, as in slack_sdk). Clones share the
-/// connection pool.
+/// connections.
+///
+/// # Driver
+///
+/// sqlx 0.8, which also runs the migrations, with connections of the store's own: each lookup
+/// is one round trip (a prepared statement, cached per connection) and each save one statement
+/// (`WITH i AS (INSERT …) INSERT …`), one round trip and one transaction, committed durably
+/// (`synchronous_commit` is left on). The connections are not in a sqlx `PgPool`, because that
+/// pool pings a connection before handing it out (`test_before_acquire`, on by default) and
+/// again, unconditionally, when it comes back: up to three round trips per lookup. A connection
+/// that died is found on use instead (that operation fails, the next one gets a fresh
+/// connection).
+///
+/// Measured with the same prepared `find_bot` lookup through each candidate, on a 2-core host
+/// with PostgreSQL 15 over loopback (medians of 5,000 calls; the host's speed drifted between
+/// runs, so each row is one run): `pgbench -S -M prepared -c 1` 56-69 µs average; sqlx `PgPool`
+/// as configured before 212 µs, with `test_before_acquire(false)` 136-165 µs, a bare sqlx
+/// `PgConnection` 37-78 µs; tokio-postgres with deadpool-postgres 57-93 µs, a bare
+/// tokio-postgres `Client` 37-48 µs. The bare connections of both drivers are equally fast and
+/// only the pools differ, so we kept sqlx (no new dependency, migrations and the public
+/// `PgPool`-based API unchanged) and pool its connections ourselves. Through the store, the
+/// median `find_bot` now takes 1.02-1.14x pgbench's average latency and `find_installation`
+/// 1.10-1.33x, measured in the same run (`benches/stores_postgres.rs`, BENCHMARKS.md); 32 saves
+/// in flight reach 5,400-6,700 saves/s.
 ///
 /// # Schema
 ///
@@ -100,7 +128,11 @@ fn migrator() -> Migrator {
 /// ```
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
+    /// The pool [`pool`](Self::pool) hands out; the store's statements run on it only when the
+    /// app gave it to us ([`from_pool`](Self::from_pool)).
     pool: PgPool,
+    /// The store's own connections (`None` for [`from_pool`](Self::from_pool)).
+    own: Option<Connections>,
     client_id: ClientId,
     clock: Arc<dyn Clock>,
     /// How many states were issued, to purge expired ones every so often.
@@ -110,8 +142,10 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to `url` (`postgres://` or `postgresql://`) and creates or upgrades the schema.
     ///
-    /// The pool holds up to 10 connections and waits up to 10 s for a free one. For other pool
-    /// settings, build the pool yourself and use [`from_pool`](Self::from_pool).
+    /// The store opens up to 10 connections of its own, as needed, and waits up to 10 s for a
+    /// free one (see [Driver](Self#driver)); idle ones are closed after 10 minutes. To run the
+    /// store's statements on a pool of your own instead (its size, timeouts and hooks), use
+    /// [`from_pool`](Self::from_pool).
     ///
     /// # Errors
     /// [`StoreError::Config`] for a URL that is not a PostgreSQL one; a database or migration
@@ -157,19 +191,31 @@ impl PostgresStore {
         // sqlx's advisory lock is held, closing the connection releases the lock, where a pooled
         // connection would keep it and block every other instance.
         let mut conn = options.connect().await?;
-        let migrated = migrator().run_direct(&mut conn).await;
-        let closed = conn.close().await;
-        migrated?;
-        closed?;
+        if let Err(error) = migrator().run_direct(&mut conn).await {
+            let _ = conn.close().await;
+            return Err(error.into());
+        }
+        // Migrated: the lock is released, and the connection becomes the first of our own.
+        let own = Connections::new(options.clone(), MAX_CONNECTIONS, ACQUIRE_TIMEOUT);
+        own.adopt(conn);
+        // For the app's own queries through `pool()`: it opens connections only when used. No
+        // ping before handing one out (a dead connection fails its statement and is replaced).
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await?;
-        Ok(Self::new(pool, client_id))
+            .test_before_acquire(false)
+            .connect_lazy_with(options);
+        let mut store = Self::new(pool, client_id);
+        store.own = Some(own);
+        Ok(store)
     }
 
-    /// Uses an existing pool (its own size and timeouts) and creates or upgrades the schema.
+    /// Uses an existing pool (its own size, timeouts and hooks such as `after_connect`) for
+    /// every statement, and creates or upgrades the schema.
+    ///
+    /// sqlx's pool tests each connection when it comes back (and, unless you turned
+    /// `test_before_acquire` off, before handing it out): each operation then costs one or two
+    /// round trips more than with [`connect`](Self::connect)'s own connections.
     ///
     /// # Errors
     /// A database or migration error.
@@ -192,6 +238,7 @@ impl PostgresStore {
     fn new(pool: PgPool, client_id: ClientId) -> Self {
         Self {
             pool,
+            own: None,
             client_id,
             clock: Arc::new(SystemClock),
             issued: Arc::default(),
@@ -207,7 +254,9 @@ impl PostgresStore {
         self
     }
 
-    /// The connection pool, for health checks or your own queries.
+    /// A connection pool to the store's database, for health checks or your own queries: the
+    /// one given to [`from_pool`](Self::from_pool), else one that opens its connections (up to
+    /// 10) only when used, apart from the store's own.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -217,9 +266,18 @@ impl PostgresStore {
         &self.client_id
     }
 
-    /// Closes the pool, waiting for connections in use to be returned.
+    /// Closes the store's connections and the pool, waiting for connections in use to be
+    /// returned.
     pub async fn close(&self) {
+        if let Some(own) = &self.own {
+            own.close().await;
+        }
         self.pool.close().await;
+    }
+
+    /// A connection for one operation.
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        Ok(Conn::acquire(self.own.as_ref(), &self.pool).await?)
     }
 }
 
