@@ -145,17 +145,40 @@ fn writes(c: &mut Criterion) {
             });
         });
     }
-    let samples: Vec<Duration> = runtime.block_on(async {
+    // A save and a bare FULL commit alternately, timed one by one, so that both see the same
+    // disk (fsync times on a shared virtual disk drift by 2x within minutes).
+    // A third: the rows of a save (an installation and its bot, slack_sdk's schema) inserted by
+    // a bare connection on the calling thread, FULL: what the save costs without the store.
+    let bare = bare_connection(&bench::bench_dir().join("bare-paired.sqlite"), "FULL");
+    let bare_rows = runtime.block_on(bare_schema_connection());
+    let (saves, rest): (Vec<Duration>, Vec<(Duration, Duration)>) = runtime.block_on(async {
         let mut samples = Vec::new();
-        for _ in 0..SAMPLED {
+        for n in 0..SAMPLED {
             let installation = installation(counter.fetch_add(1, Ordering::Relaxed));
             let started = std::time::Instant::now();
             store.save(&installation).await.expect("save");
-            samples.push(started.elapsed());
+            let save = started.elapsed();
+            let started = std::time::Instant::now();
+            bare.execute("INSERT INTO t (n, text) VALUES (?, 'a small row')", [n as i64])
+                .expect("insert");
+            let commit = started.elapsed();
+            let started = std::time::Instant::now();
+            bare_save(&bare_rows, n);
+            samples.push((save, (commit, started.elapsed())));
         }
-        samples
+        samples.into_iter().unzip()
     });
-    eprintln!("save one at a time: {}", percentiles(samples));
+    let (commits, bare_saves): (Vec<Duration>, Vec<Duration>) = rest.into_iter().unzip();
+    let ratio = |a: &[Duration], b: &[Duration]| median(a).as_secs_f64() / median(b).as_secs_f64();
+    eprintln!(
+        "save p50 / bare FULL commit p50: {:.2}x; save / bare save: {:.2}x; bare save / bare commit: {:.2}x",
+        ratio(&saves, &commits),
+        ratio(&saves, &bare_saves),
+        ratio(&bare_saves, &commits)
+    );
+    eprintln!("save one at a time: {}", percentiles(saves));
+    eprintln!("bare FULL commit, same loop: {}", percentiles(commits));
+    eprintln!("bare save (same rows, calling thread, FULL), same loop: {}", percentiles(bare_saves));
     group.bench_function("save", |b| {
         b.to_async(&runtime).iter(|| async {
             let n = counter.fetch_add(1, Ordering::Relaxed);
@@ -202,6 +225,12 @@ fn writes(c: &mut Criterion) {
 /// estimate is a mean, which the occasional checkpoint pulls up).
 const SAMPLED: usize = 3000;
 
+fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
 /// `p50 X µs, p90 Y µs, p99 Z µs, mean M µs` of `samples`.
 fn percentiles(mut samples: Vec<Duration>) -> String {
     samples.sort();
@@ -214,6 +243,56 @@ fn percentiles(mut samples: Vec<Duration>) -> String {
         at(99),
         samples.len()
     )
+}
+
+/// A fresh file with the store's schema (created by the store), opened by a bare connection with
+/// `synchronous=FULL`.
+async fn bare_schema_connection() -> rusqlite::Connection {
+    let path = bench::bench_dir().join("bare-save.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::connect(&url, CLIENT_ID).await.expect("schema");
+    store.close().await.expect("close");
+    let connection = rusqlite::Connection::open(&path).expect("bare save database");
+    connection
+        .execute_batch("PRAGMA synchronous = FULL")
+        .expect("FULL");
+    connection
+}
+
+/// An installation row and its bot row, as a save writes them, in one transaction.
+fn bare_save(connection: &rusqlite::Connection, n: usize) {
+    let team = format!("T{n}");
+    let user = format!("U{n}");
+    let token = format!("xoxe.xoxb-1-{n}-abcdefghijklmnopqrstuvwx");
+    let refresh = format!("xoxe-1-{n}-abcdefghijklmnopqrstuvwxyz0123456789");
+    connection
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("begin");
+    connection
+        .prepare_cached(
+            "INSERT INTO slack_installations (client_id, app_id, enterprise_id, team_id, \
+             team_name, bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token, \
+             bot_token_expires_at, user_id, user_token, user_scopes, is_enterprise_install, \
+             token_type, installed_at) VALUES ('111.222', 'A1', '', ?1, 'Team', ?2, 'B1', \
+             'UB1', 'chat:write,commands', ?3, 1800000000, ?4, ?2, 'search:read', 0, 'bot', \
+             '2026-12-03 10:00:00.000000')",
+        )
+        .and_then(|mut insert| insert.execute([&team, &token, &refresh, &user]))
+        .expect("installation row");
+    connection
+        .prepare_cached(
+            "INSERT INTO slack_bots (client_id, app_id, enterprise_id, team_id, team_name, \
+             bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token, \
+             bot_token_expires_at, is_enterprise_install, installed_at) VALUES ('111.222', \
+             'A1', '', ?1, 'Team', ?2, 'B1', 'UB1', 'chat:write,commands', ?3, 1800000000, 0, \
+             '2026-12-03 10:00:00.000000')",
+        )
+        .and_then(|mut insert| insert.execute([&team, &token, &refresh]))
+        .expect("bot row");
+    connection.execute_batch("COMMIT").expect("commit");
 }
 
 /// A fresh database at `path` in WAL mode with one small table.
