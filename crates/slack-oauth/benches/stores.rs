@@ -159,8 +159,11 @@ fn writes(c: &mut Criterion) {
             store.save(&installation).await.expect("save");
             let save = started.elapsed();
             let started = std::time::Instant::now();
-            bare.execute("INSERT INTO t (n, text) VALUES (?, 'a small row')", [n as i64])
-                .expect("insert");
+            bare.execute(
+                "INSERT INTO t (n, text) VALUES (?, 'a small row')",
+                [n as i64],
+            )
+            .expect("insert");
             let commit = started.elapsed();
             let started = std::time::Instant::now();
             bare_save(&bare_rows, n);
@@ -178,7 +181,10 @@ fn writes(c: &mut Criterion) {
     );
     eprintln!("save one at a time: {}", percentiles(saves));
     eprintln!("bare FULL commit, same loop: {}", percentiles(commits));
-    eprintln!("bare save (same rows, calling thread, FULL), same loop: {}", percentiles(bare_saves));
+    eprintln!(
+        "bare save (same rows, calling thread, FULL), same loop: {}",
+        percentiles(bare_saves)
+    );
     group.bench_function("save", |b| {
         b.to_async(&runtime).iter(|| async {
             let n = counter.fetch_add(1, Ordering::Relaxed);
@@ -268,9 +274,7 @@ fn bare_save(connection: &rusqlite::Connection, n: usize) {
     let user = format!("U{n}");
     let token = format!("xoxe.xoxb-1-{n}-abcdefghijklmnopqrstuvwx");
     let refresh = format!("xoxe-1-{n}-abcdefghijklmnopqrstuvwxyz0123456789");
-    connection
-        .execute_batch("BEGIN IMMEDIATE")
-        .expect("begin");
+    connection.execute_batch("BEGIN IMMEDIATE").expect("begin");
     connection
         .prepare_cached(
             "INSERT INTO slack_installations (client_id, app_id, enterprise_id, team_id, \
