@@ -1,26 +1,11 @@
 //! `SqliteStore`: installations, bots, states and leases in one SQLite file, in slack_sdk's
 //! schema, on rusqlite.
 //!
-//! # Threads, and the life of a read and of a write
-//!
-//! - **One writer thread** (`writer.rs`) owns the only connection that writes. A write (a save,
-//!   a delete, a state, a lease, a rotated token) is a list of statements with their values
-//!   (`statement.rs`). The calling task sends it over a channel and awaits the reply. The
-//!   thread takes it together with every write queued behind it and runs them in one
-//!   `BEGIN IMMEDIATE` transaction, each in its own savepoint (a bad write fails alone), then
-//!   `COMMIT`s with `synchronous=FULL` (one fsync of the WAL for the whole group) and replies.
-//!   A failed `BEGIN` or `COMMIT` fails every write of the group, and nothing is re-run. Between
-//!   groups, the thread checkpoints the WAL. On [`SqliteStore::close`] (or when the last handle
-//!   is dropped) it commits the queue, checkpoints and stops.
-//! - **Readers** (`readers.rs`): up to 8 read-only connections with cached prepared statements
-//!   and a memory map, used by the calling task through `block_in_place` (so tokio's worker
-//!   queue moves to another thread while SQLite may block on disk), `spawn_blocking` on a
-//!   current-thread runtime.
-//! - Every connection has a 10 s busy timeout: when another process (a Python app sharing the
-//!   file) holds the write lock, the writer waits, then fails the group with a
-//!   [`StoreError::Sqlite`] of kind [`Unavailable`](crate::store::StoreErrorKind::Unavailable).
-//! - The schema is migrated on open (`migrate.rs`: `user_version`); values are encoded as
-//!   slack_sdk writes them (`codec.rs`).
+//! The design (threads, the life of a read and of a write) is documented on [`SqliteStore`],
+//! where users see it too. Files: `open.rs` (URLs, connections and their settings),
+//! `migrate.rs` (schema versions), `writer.rs` (the writer thread, group commit, checkpoints),
+//! `readers.rs` (read connections, `block_in_place`), `statement.rs` (a write as data),
+//! `codec.rs` (values as slack_sdk writes them), `installation.rs` and `state.rs` (the SQL).
 
 use std::fmt;
 use std::path::Path;
@@ -70,10 +55,29 @@ use writer::Writer;
 /// it was queued is still committed. A new database file is created with mode 0600 (owner
 /// only), and so are its `-wal` and `-shm` files.
 ///
-/// **Threads**: one writer thread per store, and reads that leave tokio's worker threads while
-/// they run; the [module docs](self) tell the life of a read and of a write. Clones share
-/// both. Call [`close`](Self::close) at shutdown to commit what is queued and leave a
-/// checkpointed file with an empty WAL.
+/// Clones share one engine. Call [`close`](Self::close) at shutdown to commit what is queued and
+/// leave a checkpointed file with an empty WAL.
+///
+/// # Threads, and the life of a read and of a write
+///
+/// - **One writer thread** (`writer.rs`) owns the only connection that writes. A write (a save,
+///   a delete, a state, a lease, a rotated token) is a list of statements with their values
+///   (`statement.rs`). The calling task sends it over a channel and awaits the reply. The
+///   thread takes it together with every write queued behind it and runs them in one
+///   `BEGIN IMMEDIATE` transaction, each in its own savepoint (a bad write fails alone), then
+///   `COMMIT`s with `synchronous=FULL` (one fsync of the WAL for the whole group) and replies.
+///   A failed `BEGIN` or `COMMIT` fails every write of the group, and nothing is re-run. Between
+///   groups, the thread checkpoints the WAL. On [`SqliteStore::close`] (or when the last handle
+///   is dropped) it commits the queue, checkpoints and stops.
+/// - **Readers** (`readers.rs`): up to 8 read-only connections with cached prepared statements
+///   and a memory map, used by the calling task through `block_in_place` (so tokio's worker
+///   queue moves to another thread while SQLite may block on disk), `spawn_blocking` on a
+///   current-thread runtime.
+/// - Every connection has a 10 s busy timeout: when another process (a Python app sharing the
+///   file) holds the write lock, the writer waits, then fails the group with a
+///   [`StoreError::Sqlite`] of kind [`Unavailable`](crate::store::StoreErrorKind::Unavailable).
+/// - The schema is migrated on open (`migrate.rs`: `user_version`); values are encoded as
+///   slack_sdk writes them (`codec.rs`).
 ///
 /// ```
 /// use slack_oauth::store::{InstallationQuery, InstallationStore, SqliteStore};
