@@ -157,6 +157,8 @@ struct Job {
 /// The thread's loop.
 fn run(connection: &Connection, commands: &Receiver<Command>, stats: &WriterStats) {
     let mut since_checkpoint: u64 = 0;
+    // The CPUs this process may run on (its affinity mask included).
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     loop {
         // Between groups: checkpoint when idle enough, or when the WAL grew regardless.
         let next = match commands.try_recv() {
@@ -171,7 +173,7 @@ fn run(connection: &Connection, commands: &Receiver<Command>, stats: &WriterStat
                 if since_checkpoint >= CHECKPOINT_EVERY {
                     checkpoint(connection, "PASSIVE", stats, &mut since_checkpoint);
                 }
-                if let Some(command) = linger(commands) {
+                if let Some(command) = linger(commands, cpus) {
                     command
                 } else {
                     match wait(commands, since_checkpoint > 0) {
@@ -227,8 +229,14 @@ fn run(connection: &Connection, commands: &Receiver<Command>, stats: &WriterStat
 /// that writes again right after its reply (a request's next write, the next token of a
 /// rotation batch) then finds the thread awake, instead of paying for a sleeping CPU's wake-up
 /// (20-40 µs on a small VM, measured). Yields between polls, so that on a busy CPU the tasks
-/// that produce the writes run instead.
-fn linger(commands: &Receiver<Command>) -> Option<Command> {
+/// that produce the writes run instead. On a single CPU it does not poll at all: the callers
+/// cannot run while it does, and the yields only add context switches (measured on the install
+/// flow benchmark with `serve` pinned to one core).
+fn linger(commands: &Receiver<Command>, cpus: usize) -> Option<Command> {
+    if cpus < 2 {
+        // The writers cannot run while this thread polls: sleep at once.
+        return None;
+    }
     let started = Instant::now();
     while started.elapsed() < LINGER {
         match commands.try_recv() {
