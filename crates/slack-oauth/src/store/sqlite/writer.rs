@@ -156,6 +156,7 @@ struct Job {
 
 /// The thread's loop.
 fn run(connection: &Connection, commands: &Receiver<Command>, stats: &WriterStats) {
+    batch_scheduling();
     let mut since_checkpoint: u64 = 0;
     // The CPUs this process may run on (its affinity mask included).
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
@@ -246,6 +247,28 @@ fn linger(commands: &Receiver<Command>, cpus: usize) -> Option<Command> {
         }
     }
     None
+}
+
+/// Asks Linux to schedule this thread as a batch thread (`SCHED_BATCH`): a write sent to it then
+/// does not preempt the task that sent it on the same CPU; the thread runs when that CPU is
+/// free, with every write queued by then. Elsewhere, and when refused, nothing changes.
+fn batch_scheduling() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadSchedulePolicy,
+        };
+        let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+        if let Err(error) = set_thread_priority_and_policy(
+            thread_native_id(),
+            // Niceness 0, as before: only the policy changes.
+            thread_priority::ThreadPriority::Os(thread_priority::ThreadPriorityOsValue::default()),
+            policy,
+        ) {
+            tracing::debug!(?error, "SQLite writer thread: SCHED_BATCH refused");
+        }
+    }
 }
 
 /// Blocks for the next command; with `timeout`, for at most [`IDLE_CHECKPOINT`].
