@@ -68,7 +68,8 @@ use writer::Writer;
 ///   `COMMIT`s with `synchronous=FULL` (one fsync of the WAL for the whole group) and replies.
 ///   A failed `BEGIN` or `COMMIT` fails every write of the group, and nothing is re-run. Between
 ///   groups, the thread checkpoints the WAL. On [`SqliteStore::close`] (or when the last handle
-///   is dropped) it commits the queue, checkpoints and stops.
+///   is dropped) it commits the queue, checkpoints and stops. On Linux it runs under
+///   `SCHED_BATCH`: a write sent to it does not preempt the sender on a shared CPU.
 /// - **Readers** (`readers.rs`): up to 8 read-only connections with cached prepared statements
 ///   and a memory map, used by the calling task through `block_in_place` (so tokio's worker
 ///   queue moves to another thread while SQLite may block on disk), `spawn_blocking` on a
