@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 /// mimalloc instead of glibc's allocator: a request allocates many small, short-lived buffers,
 /// and glibc's free-list upkeep (`malloc_consolidate`) took about 5% of `serve`'s CPU per install
 /// flow (see BENCHMARKS.md).
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
