@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of glibc's allocator: a request allocates many small, short-lived buffers,
+/// jemalloc instead of glibc's allocator (where it builds): a request allocates many small, short-lived buffers,
 /// and glibc's free-list upkeep (`malloc_consolidate`) took about 5% of `serve`'s CPU per install
 /// flow (see BENCHMARKS.md).
 #[cfg(not(target_env = "msvc"))]
