@@ -340,7 +340,7 @@ mod tests {
     fn installation() -> Installation {
         let mut i = Installation::new("U1", OffsetDateTime::UNIX_EPOCH);
         i.team_id = Some("T1".into());
-        i.bot_token = Some(BotToken::new("xoxb-1-2-SECRETVALUE"));
+        i.bot_token = Some(BotToken::new("xoxb-1-2-SECRETVALUE")); // fake: a sentinel to grep for
         i.set_custom_value("app_id", serde_json::json!("A-custom"));
         i.set_custom_value("extra", serde_json::json!(7));
         i
@@ -352,7 +352,7 @@ mod tests {
         assert!(!dict.to_string().contains("SECRETVALUE"));
         assert_eq!(dict["bot_token"], "xoxb-…(redacted)");
         let dict = to_dict(&installation(), true).unwrap();
-        assert_eq!(dict["bot_token"], "xoxb-1-2-SECRETVALUE");
+        assert_eq!(dict["bot_token"], "xoxb-1-2-SECRETVALUE"); // fake: the sentinel above
     }
 
     #[test]

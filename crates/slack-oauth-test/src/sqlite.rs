@@ -55,18 +55,7 @@ pub async fn temporary() -> SqliteStore {
 /// # Panics
 /// If the file cannot be written: this is test support.
 pub async fn python_created_database(with_rows: bool) -> String {
-    let path = temporary_path("python");
-    let mut sql = SLACK_SDK_DDL.to_owned();
-    if with_rows {
-        sql.push_str(PYTHON_ROWS);
-    }
-    if let Err(error) = create_database(&path, &sql) {
-        panic!(
-            "cannot create the Python-style database {}: {error}",
-            path.display()
-        );
-    }
-    format!("sqlite://{}", path.display())
+    database_from("python", SLACK_SDK_DDL, with_rows)
 }
 
 /// A new database file as slack-oauth 0.1 left it: migrated by sqlx (its `_sqlx_migrations`
@@ -76,23 +65,29 @@ pub async fn python_created_database(with_rows: bool) -> String {
 /// # Panics
 /// If the file cannot be written: this is test support.
 pub async fn earlier_release_database(with_rows: bool) -> String {
-    let path = temporary_path("release-0-1");
-    let mut sql = EARLIER_RELEASE_DUMP.to_owned();
-    if with_rows {
-        sql.push_str(PYTHON_ROWS);
-    }
-    if let Err(error) = create_database(&path, &sql) {
-        panic!(
-            "cannot create the earlier-release database {}: {error}",
-            path.display()
-        );
-    }
-    format!("sqlite://{}", path.display())
+    database_from("release-0-1", EARLIER_RELEASE_DUMP, with_rows)
 }
 
 /// `sqlite3 .dump` of a database that slack-oauth 0.1 (sqlx migrations) created.
 pub const EARLIER_RELEASE_DUMP: &str =
     include_str!("../fixtures/sqlite/slack_oauth_0_1_sqlx_migrated.sql");
+
+/// A new file under `target/test-dbs/` (name starting with `label`) holding `schema`, and
+/// [`PYTHON_ROWS`] when `with_rows` is set; its `sqlite://` URL.
+fn database_from(label: &str, schema: &str, with_rows: bool) -> String {
+    let path = temporary_path(label);
+    let mut sql = schema.to_owned();
+    if with_rows {
+        sql.push_str(PYTHON_ROWS);
+    }
+    if let Err(error) = create_database(&path, &sql) {
+        panic!(
+            "cannot create the {label} database {}: {error}",
+            path.display()
+        );
+    }
+    format!("sqlite://{}", path.display())
+}
 
 /// Creates the file at `path` and runs `sql` in it, in WAL mode as every writer leaves it.
 fn create_database(path: &Path, sql: &str) -> rusqlite::Result<()> {

@@ -116,7 +116,8 @@ mod tests {
     fn bolt_response() -> OAuthV2AccessResponse {
         response(serde_json::json!({
             "ok": true,
-            "access_token": "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
+            // fake: the sample response of Slack's oauth.v2.access docs, as Bolt's tests use it
+            "access_token": "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy", // fake
             "token_type": "bot",
             "scope": "chat:write,commands",
             "bot_user_id": "U0KRQLJ9H",

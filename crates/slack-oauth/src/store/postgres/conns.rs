@@ -286,7 +286,6 @@ fn session_survives(error: &dyn sqlx::error::DatabaseError) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write as _;
     use std::str::FromStr;
 
     use super::*;
@@ -304,15 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn broken_or_interrupted_connections_are_not_reused() {
-        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "TEST_DATABASE_URL is not set: CI must run the postgres tests"
-            );
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: postgres tests: TEST_DATABASE_URL is not set"
-            );
+        let Some(url) = super::super::test_database_url() else {
             return;
         };
         let options = PgConnectOptions::from_str(&url).unwrap();

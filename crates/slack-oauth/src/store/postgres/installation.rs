@@ -181,9 +181,7 @@ impl PostgresStore {
             .bind(bot.bot_token_expires_at.map(to_db_time))
             .bind(bot.is_enterprise_install)
             .bind(to_db_time(bot.installed_at));
-        let mut conn = self.conn().await?;
-        let inserted = query.execute(conn.busy()).await;
-        conn.settle(inserted)?;
+        self.execute(query).await?;
         Ok(())
     }
 
@@ -332,9 +330,7 @@ impl InstallationStore for PostgresStore {
             .bind(installation.is_enterprise_install)
             .bind(installation.token_type.as_deref())
             .bind(to_db_time(installation.installed_at));
-        let mut conn = self.conn().await?;
-        let saved = query.execute(conn.busy()).await;
-        conn.settle(saved)?;
+        self.execute(query).await?;
         Ok(())
     }
 
@@ -377,12 +373,8 @@ impl InstallationStore for PostgresStore {
     async fn delete_bot(&self, query: &InstallationQuery) -> Result<(), StoreError> {
         let key = Key::lookup(query);
         let sql = format!("DELETE FROM slack_bots b WHERE {}", Key::predicate("b"));
-        let mut conn = self.conn().await?;
-        let deleted = key
-            .bind(sqlx::query(&sql), &self.client_id)
-            .execute(conn.busy())
-            .await;
-        conn.settle(deleted)?;
+        self.execute(key.bind(sqlx::query(&sql), &self.client_id))
+            .await?;
         Ok(())
     }
 
@@ -397,13 +389,11 @@ impl InstallationStore for PostgresStore {
             "DELETE FROM slack_installations i WHERE {}{user}",
             Key::predicate("i")
         );
-        let mut conn = self.conn().await?;
-        let deleted = key
-            .bind(sqlx::query(&sql), &self.client_id)
-            .bind(query.user_id.as_ref().map(|id| id.as_str()))
-            .execute(conn.busy())
-            .await;
-        conn.settle(deleted)?;
+        self.execute(
+            key.bind(sqlx::query(&sql), &self.client_id)
+                .bind(query.user_id.as_ref().map(|id| id.as_str())),
+        )
+        .await?;
         Ok(())
     }
 
@@ -440,8 +430,7 @@ impl InstallationStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         // One statement: PostgreSQL serializes racing upserts on the primary key, and the loser
         // re-checks the WHERE against the winner's row, so exactly one holder gets a row.
-        let mut conn = self.conn().await?;
-        let taken = sqlx::query(
+        let upsert = sqlx::query(
             "INSERT INTO slack_oauth_leases AS l (name, holder, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, \
              expires_at = EXCLUDED.expires_at \
@@ -450,21 +439,17 @@ impl InstallationStore for PostgresStore {
         .bind(self.lease_key(name))
         .bind(holder)
         .bind(to_db_time(until))
-        .bind(to_db_time(now))
-        .execute(conn.busy())
-        .await;
-        Ok(conn.settle(taken)?.rows_affected() == 1)
+        .bind(to_db_time(now));
+        Ok(self.execute(upsert).await?.rows_affected() == 1)
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        let released =
+        self.execute(
             sqlx::query("DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2")
                 .bind(self.lease_key(name))
-                .bind(holder)
-                .execute(conn.busy())
-                .await;
-        conn.settle(released)?;
+                .bind(holder),
+        )
+        .await?;
         Ok(())
     }
 }

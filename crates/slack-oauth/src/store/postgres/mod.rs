@@ -279,6 +279,17 @@ impl PostgresStore {
     async fn conn(&self) -> Result<Conn, StoreError> {
         Ok(Conn::acquire(self.own.as_ref(), &self.pool).await?)
     }
+
+    /// Runs one statement on a connection of the store's, which is then kept or closed
+    /// according to how the statement ended (see `conns.rs`).
+    async fn execute(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<sqlx::postgres::PgQueryResult, StoreError> {
+        let mut conn = self.conn().await?;
+        let done = query.execute(conn.busy()).await;
+        Ok(conn.settle(done)?)
+    }
 }
 
 fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
@@ -351,6 +362,26 @@ fn to_db_time(at: OffsetDateTime) -> PrimitiveDateTime {
 /// A stored naive timestamp, read as UTC (never as local time: W12).
 fn from_db_time(at: PrimitiveDateTime) -> OffsetDateTime {
     at.assume_utc()
+}
+
+/// `TEST_DATABASE_URL` for the unit tests that need a server; without it, a loud `SKIPPED`
+/// line and `None` (a failure under `CI=true`).
+#[cfg(test)]
+fn test_database_url() -> Option<String> {
+    use std::io::Write as _;
+    let url = std::env::var("TEST_DATABASE_URL").ok();
+    if url.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "TEST_DATABASE_URL is not set: CI must run the postgres tests"
+        );
+        // Straight to the stderr stream: the test harness captures `eprintln!` of passing tests.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: postgres tests: TEST_DATABASE_URL is not set"
+        );
+    }
+    url
 }
 
 #[cfg(test)]

@@ -2,8 +2,6 @@
 //! index in order, with no sort, for present and missing orgs and teams, in generic and custom
 //! plans.
 
-use std::io::Write as _;
-
 use sqlx::{Connection, Executor, PgConnection};
 
 use super::installation::{FIND_BOT, FIND_INSTALLATION, FIND_USER_INSTALLATION};
@@ -11,16 +9,7 @@ use super::PostgresStore;
 
 #[tokio::test]
 async fn latest_lookups_scan_an_index_without_sorting() {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "TEST_DATABASE_URL is not set: CI must run the postgres tests"
-        );
-        // Straight to the stderr stream: the test harness captures `eprintln!` of passing tests.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: postgres tests: TEST_DATABASE_URL is not set"
-        );
+    let Some(url) = super::test_database_url() else {
         return;
     };
     let schema = format!("slack_oauth_test_{:016x}", rand::random::<u64>());

@@ -21,14 +21,12 @@ impl StateStore for PostgresStore {
         if self.issued.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
             self.purge_expired(self.clock.now()).await?;
         }
-        let mut conn = self.conn().await?;
-        let inserted =
+        self.execute(
             sqlx::query("INSERT INTO slack_oauth_states (state, expire_at) VALUES ($1, $2)")
                 .bind(state.secret())
-                .bind(to_db_time(expires_at))
-                .execute(conn.busy())
-                .await;
-        conn.settle(inserted)?;
+                .bind(to_db_time(expires_at)),
+        )
+        .await?;
         Ok(state)
     }
 
@@ -36,22 +34,23 @@ impl StateStore for PostgresStore {
         // Check and delete in one statement: of two racing callbacks, the second finds the row
         // gone (slack_sdk selects, then deletes, so both can succeed: W20). An expired state is
         // left for `purge_expired`.
-        let mut conn = self.conn().await?;
-        let deleted =
-            sqlx::query("DELETE FROM slack_oauth_states WHERE state = $1 AND expire_at > $2")
-                .bind(state.secret())
-                .bind(to_db_time(now))
-                .execute(conn.busy())
-                .await;
-        Ok(conn.settle(deleted)?.rows_affected() > 0)
+        let deleted = self
+            .execute(
+                sqlx::query("DELETE FROM slack_oauth_states WHERE state = $1 AND expire_at > $2")
+                    .bind(state.secret())
+                    .bind(to_db_time(now)),
+            )
+            .await?;
+        Ok(deleted.rows_affected() > 0)
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let mut conn = self.conn().await?;
-        let purged = sqlx::query("DELETE FROM slack_oauth_states WHERE expire_at <= $1")
-            .bind(to_db_time(now))
-            .execute(conn.busy())
-            .await;
-        Ok(conn.settle(purged)?.rows_affected())
+        let purged = self
+            .execute(
+                sqlx::query("DELETE FROM slack_oauth_states WHERE expire_at <= $1")
+                    .bind(to_db_time(now)),
+            )
+            .await?;
+        Ok(purged.rows_affected())
     }
 }

@@ -315,12 +315,6 @@ impl SqliteStore {
             checkpoints: stats.checkpoints.load(Ordering::Relaxed),
         }
     }
-
-    /// Transactions the writer thread committed so far.
-    #[cfg(test)]
-    fn commits(&self) -> u64 {
-        self.writer_stats().commits
-    }
 }
 
 /// Counters of a [`SqliteStore`]'s writer thread ([`SqliteStore::writer_stats`]).

@@ -151,10 +151,6 @@ fn configure(connection: &Connection, target: &Target, role: Role) -> rusqlite::
             // redone whenever a checkpoint grows the file (measured: a third of the CPU time of
             // a rotation batch went to munmap and the TLB flushes it causes).
             connection.pragma_update(None, "mmap_size", 0)?;
-            // Lets the unit tests make a COMMIT fail with a deferred foreign key (the schema has
-            // none, so this changes nothing else).
-            #[cfg(test)]
-            connection.pragma_update(None, "foreign_keys", true)?;
         }
         Role::Reader => {
             connection.pragma_update(None, "query_only", true)?;

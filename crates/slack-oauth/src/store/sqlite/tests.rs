@@ -70,15 +70,16 @@ async fn grouped_writes_commit_together_and_fail_alone() {
     }
     assert_eq!(failed, 4);
     assert_eq!(lease_names(&dir).len(), 196, "every good write committed");
-    let commits = store.commits();
+    let commits = store.writer_stats().commits;
     assert!(
         (1..200).contains(&commits),
         "200 concurrent writes were grouped into fewer commits: {commits}"
     );
 }
 
-/// A COMMIT that fails (here: a deferred foreign key, checked only at COMMIT) fails every write
-/// of its group, and none of them is stored; the next group commits normally.
+/// A COMMIT that fails (here: a deferred foreign key, checked only at COMMIT; the bundled SQLite
+/// enforces foreign keys by default, `SQLITE_DEFAULT_FOREIGN_KEYS=1`) fails every write of its
+/// group, and none of them is stored; the next group commits normally.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_commit_fails_every_write_of_its_group_and_stores_none() {
     let dir = tempfile::tempdir().unwrap();
