@@ -114,17 +114,29 @@ pub(crate) async fn connect_store(url: &str, client_id: &str) -> anyhow::Result<
 }
 
 /// A Web API client for `api_url` (flag, else `SLACK_API_URL`, else Slack's).
-pub(crate) fn api_client(api_url: Option<&str>) -> anyhow::Result<Client> {
+pub(crate) fn api_client(api_url: Option<&str>, slack_timeout: Duration) -> anyhow::Result<Client> {
     let url = api_url
         .map(str::to_owned)
         .or_else(|| env_nonempty("SLACK_API_URL"))
         .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
     Client::builder()
         .base_url(url.clone())
-        .request_timeout(Duration::from_secs(30))
+        .request_timeout(slack_timeout)
         .build()
         .with_context(|| format!("invalid SLACK_API_URL {url:?}"))
         .map_err(|error| UsageError(format!("{error:#}")).into())
+}
+
+/// `--slack-timeout SECONDS`: the hard deadline of one Slack API call, retries and
+/// `Retry-After` waits included (a token refresh is abandoned at it, under a lease that
+/// outlives it).
+pub(crate) fn parse_slack_timeout(value: &str) -> Result<Duration, String> {
+    match value.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1 second".to_owned()),
+        Ok(seconds) if seconds <= 600 => Ok(Duration::from_secs(seconds)),
+        Ok(_) => Err("must be at most 600 seconds".to_owned()),
+        Err(_) => Err(format!("{value:?} is not a whole number of seconds")),
+    }
 }
 
 /// Parses a listen address such as `127.0.0.1:3000` or `[::1]:0`.

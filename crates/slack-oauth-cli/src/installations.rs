@@ -24,6 +24,10 @@ pub(crate) enum InstallationsCommand {
         common: CommonArgs,
         #[command(flatten)]
         output: OutputArgs,
+        /// Only installations with a token marked as needing a reinstall (its refresh token
+        /// was lost or revoked); exit 0 either way
+        #[arg(long)]
+        needs_reinstall: bool,
     },
     /// Show the latest installation of a workspace, an org, or one user in them.
     Show {
@@ -152,7 +156,11 @@ impl CommonArgs {
 /// Runs one `installations` subcommand.
 pub(crate) async fn run(command: InstallationsCommand) -> anyhow::Result<ExitCode> {
     match command {
-        InstallationsCommand::List { common, output } => {
+        InstallationsCommand::List {
+            common,
+            output,
+            needs_reinstall,
+        } => {
             let mut installations = Vec::new();
             for client_id in common.client_ids().await? {
                 let store = config::connect_store(&common.store.url(), &client_id).await?;
@@ -160,7 +168,12 @@ pub(crate) async fn run(command: InstallationsCommand) -> anyhow::Result<ExitCod
                     .list_installations()
                     .await
                     .with_context(|| format!("cannot list the installations of {client_id}"))?;
-                installations.extend(listed.into_iter().map(|i| (client_id.clone(), i)));
+                installations.extend(
+                    listed
+                        .into_iter()
+                        .filter(|i| !needs_reinstall || i.needs_reinstall())
+                        .map(|i| (client_id.clone(), i)),
+                );
             }
             print_list(&installations, &output)?;
             Ok(ExitCode::SUCCESS)
@@ -237,6 +250,27 @@ pub(crate) fn to_dict(
         anyhow::bail!("an installation did not encode as a JSON object");
     };
     standard.remove("custom_values");
+    // The reinstall mark as flat fields every row carries (a contract of `--json`).
+    standard.remove("bot_needs_reinstall");
+    standard.remove("user_needs_reinstall");
+    let (token, flag) = match (
+        &installation.bot_needs_reinstall,
+        &installation.user_needs_reinstall,
+    ) {
+        (Some(flag), _) => (Some("bot"), Some(flag)),
+        (None, Some(flag)) => (Some("user"), Some(flag)),
+        (None, None) => (None, None),
+    };
+    standard.insert("needs_reinstall".to_owned(), flag.is_some().into());
+    standard.insert(
+        "needs_reinstall_reason".to_owned(),
+        flag.map(|flag| flag.reason.clone()).into(),
+    );
+    standard.insert("needs_reinstall_token".to_owned(), token.into());
+    standard.insert(
+        "needs_reinstall_at".to_owned(),
+        flag.map(|flag| flag.flagged_at.unix_timestamp()).into(),
+    );
     let mut dict = shown.custom_values.clone();
     dict.extend(standard);
     Ok(serde_json::Value::Object(dict))
@@ -268,6 +302,7 @@ fn print_list(installations: &[(String, Installation)], output: &OutputArgs) -> 
                 opt_time(i.bot_token_expires_at),
                 opt_time(i.user_token_expires_at),
                 format_time(i.installed_at),
+                reinstall(i),
             ]
         })
         .collect();
@@ -281,6 +316,7 @@ fn print_list(installations: &[(String, Installation)], output: &OutputArgs) -> 
         "BOT EXPIRES",
         "USER EXPIRES",
         "INSTALLED AT",
+        "NEEDS REINSTALL",
     ];
     print!("{}", crate::table::render(&header, &rows));
     Ok(())
@@ -299,6 +335,10 @@ fn print_one(installation: &Installation, output: &OutputArgs) -> anyhow::Result
     for (name, value) in &fields {
         let value = match (name.as_str(), value) {
             ("installed_at", _) => format_time(installation.installed_at),
+            ("needs_reinstall_at", v) if v.is_i64() => v
+                .as_i64()
+                .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+                .map_or_else(|| v.to_string(), format_time),
             ("bot_token_expires_at" | "user_token_expires_at", v) if v.is_i64() => v
                 .as_i64()
                 .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
@@ -310,6 +350,18 @@ fn print_one(installation: &Installation, output: &OutputArgs) -> anyhow::Result
         println!("{name:width$}  {value}");
     }
     Ok(())
+}
+
+/// `bot: reason` / `user: reason` for a marked token, `-` otherwise.
+fn reinstall(installation: &Installation) -> String {
+    match (
+        &installation.bot_needs_reinstall,
+        &installation.user_needs_reinstall,
+    ) {
+        (Some(flag), _) => format!("bot: {}", flag.reason),
+        (None, Some(flag)) => format!("user: {}", flag.reason),
+        (None, None) => "-".to_owned(),
+    }
 }
 
 fn opt<T: ToString>(value: Option<&T>) -> String {
@@ -362,6 +414,28 @@ mod tests {
         assert_eq!(dict["extra"], 7);
         assert!(dict.get("custom_values").is_none());
         assert_eq!(dict["team_id"], "T1");
+    }
+
+    #[test]
+    fn every_json_row_says_whether_it_needs_a_reinstall() {
+        let dict = to_dict(&installation(), false).unwrap();
+        assert_eq!(dict["needs_reinstall"], false);
+        assert_eq!(dict["needs_reinstall_reason"], serde_json::Value::Null);
+        let mut marked = installation();
+        marked.bot_needs_reinstall = Some(slack_oauth::installation::ReinstallFlag::new(
+            "invalid_refresh_token",
+            OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(60),
+        ));
+        let dict = to_dict(&marked, false).unwrap();
+        assert_eq!(dict["needs_reinstall"], true);
+        assert_eq!(dict["needs_reinstall_reason"], "invalid_refresh_token");
+        assert_eq!(dict["needs_reinstall_token"], "bot");
+        assert_eq!(dict["needs_reinstall_at"], 60);
+        assert!(
+            dict.get("bot_needs_reinstall").is_none(),
+            "flat fields only"
+        );
+        assert_eq!(reinstall(&marked), "bot: invalid_refresh_token");
     }
 
     #[test]

@@ -37,6 +37,11 @@ pub(crate) struct RotateArgs {
     /// Keep running, one pass every DURATION (`30s`, `5m`, `1h`), for deployments without cron.
     #[arg(long, value_name = "DURATION", value_parser = parse_every)]
     every: Option<Duration>,
+    /// Hard deadline of one oauth.v2.access call, in seconds, retries and Retry-After waits
+    /// included; the refresh is abandoned at it and the next attempt checks whether the
+    /// refresh token was spent
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::config::parse_slack_timeout)]
+    slack_timeout: Duration,
     /// The Slack Web API base URL [env: SLACK_API_URL; default https://slack.com/api/]
     #[arg(long)]
     api_url: Option<String>,
@@ -47,11 +52,12 @@ pub(crate) struct RotateArgs {
 /// Runs one pass, or one pass every `--every` until Ctrl-C / SIGTERM.
 pub(crate) async fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {
     let (client_id, client_secret) = credentials()?;
-    let client = api_client(args.api_url.as_deref())?;
+    let client = api_client(args.api_url.as_deref(), args.slack_timeout)?;
     let store = connect_store(&args.store.url(), &client_id).await?;
     let rotator = TokenRotator::new(client, ClientCredentials::new(client_id, client_secret));
-    let rotation =
-        Rotation::new(rotator, store).minutes_before_expiration(args.minutes_before_expiration);
+    let rotation = Rotation::new(rotator, store)
+        .minutes_before_expiration(args.minutes_before_expiration)
+        .slack_timeout(args.slack_timeout);
     let Some(every) = args.every else {
         return one_pass(&rotation, &args).await;
     };
@@ -110,6 +116,7 @@ where
     );
     let mut failures = Vec::new();
     let mut would_rotate = Vec::new();
+    let mut needs_reinstall = Vec::new();
     let mut summary = BatchSummary::default();
     let mut events = Box::pin(rotate_all(rotation.clone(), options));
     while let Some(event) = events.next().await {
@@ -119,6 +126,14 @@ where
             RotationEvent::WouldRotate { ids, bot, user } => {
                 progress.inc(1);
                 would_rotate.push(json!({"ids": ids_json(Some(&ids)), "bot": bot, "user": user}));
+            }
+            RotationEvent::NeedsReinstall { ids, token, reason } => {
+                progress.inc(1);
+                needs_reinstall.push(json!({
+                    "ids": ids_json(Some(&ids)),
+                    "token": token.as_str(),
+                    "reason": reason,
+                }));
             }
             RotationEvent::Failed { ids, error } => {
                 progress.inc(1);
@@ -139,6 +154,8 @@ where
             "not_needed": summary.not_needed,
             "would_rotate": would_rotate,
             "failed": failures,
+            "needs_reinstall": needs_reinstall.len(),
+            "needs_reinstall_installations": needs_reinstall,
         });
         crate::announce(&serde_json::to_string_pretty(&out)?);
     } else {
@@ -148,8 +165,12 @@ where
         for failure in &failures {
             crate::announce(&format!("failed {}", describe(failure)));
         }
+        for item in &needs_reinstall {
+            crate::announce(&format!("needs reinstall {}", describe(item)));
+        }
         crate::announce(&format!(
-            "{} due: {} rotated ({} bot, {} user tokens), {} not needed, {} would rotate, {} failed",
+            "{} due: {} rotated ({} bot, {} user tokens), {} not needed, {} would rotate, {} failed, \
+             {} need reinstall",
             summary.planned,
             summary.rotated,
             summary.bot_tokens,
@@ -157,13 +178,17 @@ where
             summary.not_needed,
             summary.would_rotate,
             summary.failed,
+            needs_reinstall.len(),
         ));
     }
-    Ok(if summary.failed > 0 || !failures.is_empty() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    // A token that needs a reinstall is an operator's problem: exit 1 until it is reinstalled.
+    Ok(
+        if summary.failed > 0 || !failures.is_empty() || !needs_reinstall.is_empty() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 fn ids_json(ids: Option<&InstallationIds>) -> serde_json::Value {
@@ -187,6 +212,9 @@ fn describe(item: &serde_json::Value) -> String {
     );
     if let Some(error) = item["error"].as_str() {
         text.push_str(&format!(": {error}"));
+    }
+    if let (Some(token), Some(reason)) = (item["token"].as_str(), item["reason"].as_str()) {
+        text.push_str(&format!(": {token} token, {reason}"));
     }
     text
 }

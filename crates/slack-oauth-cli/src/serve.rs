@@ -31,6 +31,10 @@ pub(crate) struct ServeArgs {
         help = "Slack's Web API base URL [env: SLACK_API_URL; default https://slack.com/api/]"
     )]
     api_url: Option<String>,
+    /// Hard deadline of one Slack API call (the code exchange, token refreshes), in seconds,
+    /// retries and Retry-After waits included
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = config::parse_slack_timeout)]
+    slack_timeout: std::time::Duration,
     #[command(flatten)]
     settings: SettingsArgs,
     #[command(flatten)]
@@ -46,7 +50,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (None, None) => (config::DEFAULT_ADDR.to_owned(), "the default address"),
     };
     let addr = config::parse_addr(&addr, source)?;
-    let client = config::api_client(args.api_url.as_deref())?;
+    let client = config::api_client(args.api_url.as_deref(), args.slack_timeout)?;
     let store = config::connect_store(&args.store.url(), settings.client_id.as_str()).await?;
     let backend = store.backend();
     let flow = OAuthFlow::new(settings, store, client)?;

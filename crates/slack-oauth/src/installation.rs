@@ -180,6 +180,47 @@ pub struct Installation {
     /// Free-form extra data. Kept in memory; the SQL stores do not persist it (as in slack_sdk).
     #[serde(default)]
     pub custom_values: serde_json::Map<String, serde_json::Value>,
+    /// Set by the store when the bot token's grant was lost or revoked: the bot token is never
+    /// sent to Slack again and the workspace must reinstall the app. Saving a new install
+    /// clears it; `save` never writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_needs_reinstall: Option<ReinstallFlag>,
+    /// Like [`bot_needs_reinstall`](Self::bot_needs_reinstall), for the user token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_needs_reinstall: Option<ReinstallFlag>,
+}
+
+/// Why and when a token was marked as needing a reinstall: its refresh token was spent without
+/// the new tokens being saved (the answer was lost), or Slack revoked the grant.
+///
+/// Set once per lost grant by [`Rotation`](crate::rotation::Rotation), in the store, so that
+/// every instance sees it; cleared by the next install of the workspace (a new stored version
+/// starts without it, whoever saves it, Python included).
+///
+/// ```
+/// use slack_oauth::installation::ReinstallFlag;
+/// let flag = ReinstallFlag::new("invalid_refresh_token", time::OffsetDateTime::UNIX_EPOCH);
+/// assert_eq!(flag.reason, "invalid_refresh_token");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ReinstallFlag {
+    /// Slack's error string (`invalid_refresh_token`, `token_revoked`...) or a short
+    /// description such as `answer_lost`; never a token.
+    pub reason: String,
+    /// When the flag was set.
+    #[serde(with = "time::serde::timestamp")]
+    pub flagged_at: OffsetDateTime,
+}
+
+impl ReinstallFlag {
+    /// A flag for `reason`, set at `flagged_at`.
+    pub fn new(reason: impl Into<String>, flagged_at: OffsetDateTime) -> Self {
+        Self {
+            reason: reason.into(),
+            flagged_at,
+        }
+    }
 }
 
 impl Installation {
@@ -211,7 +252,14 @@ impl Installation {
             token_type: None,
             installed_at,
             custom_values: serde_json::Map::new(),
+            bot_needs_reinstall: None,
+            user_needs_reinstall: None,
         }
+    }
+
+    /// Whether any token of this installation is marked as needing a reinstall.
+    pub fn needs_reinstall(&self) -> bool {
+        self.bot_needs_reinstall.is_some() || self.user_needs_reinstall.is_some()
     }
 
     /// The bot part of this installation, or `None` for a user-token-only install.
@@ -232,6 +280,7 @@ impl Installation {
             is_enterprise_install: self.is_enterprise_install,
             installed_at: self.installed_at,
             custom_values: self.custom_values.clone(),
+            needs_reinstall: self.bot_needs_reinstall.clone(),
         })
     }
 
@@ -244,6 +293,7 @@ impl Installation {
         self.bot_scopes = bot.bot_scopes.clone();
         self.bot_refresh_token = bot.bot_refresh_token.clone();
         self.bot_token_expires_at = bot.bot_token_expires_at;
+        self.bot_needs_reinstall = bot.needs_reinstall.clone();
     }
 
     /// A copy with every token, refresh token and the webhook URL replaced by a redacted form,
@@ -342,6 +392,10 @@ pub struct Bot {
     /// Free-form extra data (not persisted by the SQL stores).
     #[serde(default)]
     pub custom_values: serde_json::Map<String, serde_json::Value>,
+    /// Set by the store when this bot token's grant was lost or revoked (see
+    /// [`ReinstallFlag`]); `save_bot` never writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_reinstall: Option<ReinstallFlag>,
 }
 
 impl Bot {
@@ -362,6 +416,7 @@ impl Bot {
             is_enterprise_install: false,
             installed_at,
             custom_values: serde_json::Map::new(),
+            needs_reinstall: None,
         }
     }
 }

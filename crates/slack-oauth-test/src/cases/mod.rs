@@ -11,6 +11,7 @@ mod history;
 mod installations;
 mod leases;
 mod listing;
+mod reinstall;
 mod rotation;
 mod states;
 
@@ -31,15 +32,22 @@ pub use installations::{
     round_trip_keeps_every_field, save_and_find, user_only_install, workspace_inside_org,
 };
 pub use leases::{
+    abandoned_lease_keeps_its_intent, expired_holder_cannot_record_an_intent,
     lease_is_exclusive_until_it_expires, lease_is_reentrant_for_its_holder,
     lease_is_released_only_by_its_holder, leases_are_independent_by_name,
+    refresh_intent_needs_the_lease_with_time_left,
 };
 pub use listing::{
     list_expiring_is_soonest_first_within_deadline, list_installations_latest_per_user,
 };
+pub use reinstall::{
+    lost_bot_grant_is_marked_once, lost_user_grant_marks_that_user,
+    mark_needs_the_lost_refresh_token, reinstall_clears_the_mark,
+};
 pub use rotation::{
     rotated_bot_token_is_compare_and_swap, rotated_token_save_releases_the_lease,
-    rotated_token_stays_in_its_workspace, rotated_user_token_touches_only_that_user,
+    rotated_token_stays_in_its_workspace, rotated_token_without_expiry_is_kept,
+    rotated_user_token_touches_only_that_user,
 };
 pub use states::{
     expired_state_is_rejected, issued_states_are_unique, purge_removes_only_expired_states,

@@ -3,9 +3,12 @@
 use slack_oauth::ids::{EnterpriseId, TeamId};
 use slack_oauth::installation::Installation;
 use slack_oauth::secret::{BotToken, RefreshToken, UserToken};
-use slack_oauth::store::{InstallationQuery, InstallationStore, RotatedToken, TokenUpdate};
+use slack_oauth::store::{
+    InstallationQuery, InstallationStore, LeaseAcquisition, RotatedToken, TokenUpdate,
+};
 use time::OffsetDateTime;
 
+use super::leases::{held, TTL};
 use super::{found, found_bot, ok, save};
 use crate::assert::{bot_token, user_token};
 use crate::fixtures::{self, at};
@@ -25,7 +28,7 @@ pub(crate) fn bot_update(
             token: BotToken::new(format!("xoxe.xoxb-rotated-{generation}")),
         },
         refresh_token: RefreshToken::new(format!("xoxe-1-bot-rotated-{generation}")),
-        expires_at,
+        expires_at: Some(expires_at),
     }
 }
 
@@ -39,7 +42,7 @@ fn user_update(team: &str, user: &str, previous: &str, expires_at: OffsetDateTim
             token: UserToken::new(format!("xoxe.xoxp-rotated-{user}")),
         },
         refresh_token: RefreshToken::new(format!("xoxe-1-user-rotated-{user}")),
-        expires_at,
+        expires_at: Some(expires_at),
     }
 }
 
@@ -251,11 +254,13 @@ pub async fn rotated_token_save_releases_the_lease<S: InstallationStore>(store: 
     save(store, &installation).await;
     let previous = "xoxe-1-bot-T1-U1-0";
     let lease = "rotation:T1:bot";
-    let (t, until) = (at(10), at(70));
-    assert!(ok(
-        store.try_acquire_lease(lease, "a", t, until).await,
-        "lease"
-    ));
+    assert!(held(store, lease, "a").await);
+    ok(
+        store
+            .record_refresh_intent(lease, "a", "fingerprint", TTL / 2)
+            .await,
+        "intent",
+    );
 
     let update = bot_update(&installation, previous, 1, at(50_000));
     assert!(
@@ -269,9 +274,12 @@ pub async fn rotated_token_save_releases_the_lease<S: InstallationStore>(store: 
     );
     let bot = found_bot(store, &InstallationQuery::team("T1"), "the rotated bot").await;
     assert_eq!(bot.bot_token.secret(), "xoxe.xoxb-rotated-1", "token saved");
-    assert!(
-        ok(store.try_acquire_lease(lease, "b", t, until).await, "lease"),
-        "the save released the holder's lease"
+    assert_eq!(
+        ok(store.try_acquire_lease(lease, "b", TTL).await, "lease"),
+        LeaseAcquisition::Held {
+            pending_intent: None
+        },
+        "the save released the holder's lease and removed its intent"
     );
 
     // A losing save (stale refresh token) writes nothing but still releases; it never
@@ -287,7 +295,7 @@ pub async fn rotated_token_save_releases_the_lease<S: InstallationStore>(store: 
         "a stale refresh token loses"
     );
     assert!(
-        !ok(store.try_acquire_lease(lease, "a", t, until).await, "lease"),
+        !held(store, lease, "a").await,
         "b's lease is untouched by a's release"
     );
     assert!(
@@ -300,7 +308,7 @@ pub async fn rotated_token_save_releases_the_lease<S: InstallationStore>(store: 
         "still stale"
     );
     assert!(
-        ok(store.try_acquire_lease(lease, "a", t, until).await, "lease"),
+        held(store, lease, "a").await,
         "b's losing save released b's lease"
     );
     let bot = found_bot(store, &InstallationQuery::team("T1"), "the rotated bot").await;
@@ -309,4 +317,23 @@ pub async fn rotated_token_save_releases_the_lease<S: InstallationStore>(store: 
         "xoxe.xoxb-rotated-1",
         "losing saves wrote nothing"
     );
+}
+
+/// A refresh answered without `expires_in` is saved with no expiry: the tokens are kept, never
+/// dropped.
+pub async fn rotated_token_without_expiry_is_kept<S: InstallationStore>(store: &S) {
+    let installation = fixtures::workspace("T1", "U1")
+        .with_rotation(at(100))
+        .installed_at(at(0))
+        .build();
+    save(store, &installation).await;
+    let mut update = bot_update(&installation, "xoxe-1-bot-T1-U1-0", 1, at(50_000));
+    update.expires_at = None;
+    assert!(
+        ok(store.update_rotated_token(&update).await, "update"),
+        "the update matched"
+    );
+    let bot = found_bot(store, &InstallationQuery::team("T1"), "the rotated bot").await;
+    assert_eq!(bot.bot_token.secret(), "xoxe.xoxb-rotated-1", "token saved");
+    assert_eq!(bot.bot_token_expires_at, None, "no expiry stored");
 }

@@ -286,6 +286,14 @@ impl<S: InstallationStore, R: TokenRefresher> Authorizer<S, R> {
         let Some(mut bot) = self.store.find_bot(workspace).await? else {
             return Ok(None);
         };
+        if let Some(flag) = &bot.needs_reinstall {
+            let marked = Err(RefreshError::ReinstallNeeded {
+                reason: flag.reason.clone(),
+            });
+            if !self.keep_going(marked)? {
+                return Ok(None);
+            }
+        }
         let now = self.clock.now();
         if self.is_expiring(
             bot.bot_refresh_token.is_some(),
@@ -370,6 +378,24 @@ impl<S: InstallationStore, R: TokenRefresher> Authorizer<S, R> {
         user: bool,
         now: OffsetDateTime,
     ) -> Result<(), RefreshError> {
+        // A token marked as needing a reinstall is never used nor refreshed again.
+        let flagged = [
+            (
+                bot && record.bot_token.is_some(),
+                &record.bot_needs_reinstall,
+            ),
+            (
+                user && record.user_token.is_some(),
+                &record.user_needs_reinstall,
+            ),
+        ];
+        for (used, flag) in flagged {
+            if let (true, Some(flag)) = (used, flag) {
+                return Err(RefreshError::ReinstallNeeded {
+                    reason: flag.reason.clone(),
+                });
+            }
+        }
         let bot_expiring = bot
             && record.bot_token.is_some()
             && self.is_expiring(

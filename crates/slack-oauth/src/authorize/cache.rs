@@ -400,14 +400,36 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
         &self,
         name: &str,
         holder: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
+        ttl: std::time::Duration,
+    ) -> Result<crate::store::LeaseAcquisition, StoreError> {
+        self.inner.try_acquire_lease(name, holder, ttl).await
+    }
+
+    async fn record_refresh_intent(
+        &self,
+        name: &str,
+        holder: &str,
+        fingerprint: &str,
+        min_remaining: std::time::Duration,
     ) -> Result<bool, StoreError> {
-        self.inner.try_acquire_lease(name, holder, now, until).await
+        self.inner
+            .record_refresh_intent(name, holder, fingerprint, min_remaining)
+            .await
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.inner.release_lease(name, holder).await
+    }
+
+    async fn abandon_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.abandon_lease(name, holder).await
+    }
+
+    async fn flag_reinstall(&self, grant: &crate::store::LostGrant) -> Result<bool, StoreError> {
+        let result = self.inner.flag_reinstall(grant).await;
+        self.cache
+            .invalidate(&(grant.enterprise_id.clone(), grant.team_id.clone()));
+        result
     }
 }
 

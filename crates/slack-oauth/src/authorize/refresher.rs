@@ -125,6 +125,11 @@ where
 }
 
 fn refresh_error(error: crate::rotation::RotationError) -> RefreshError {
+    if let crate::rotation::RotationError::NeedsReinstall { reason, .. } = &error {
+        return RefreshError::ReinstallNeeded {
+            reason: reason.clone(),
+        };
+    }
     match error.slack_error() {
         Some(reason) if !error.is_transient() => RefreshError::ReinstallNeeded {
             reason: reason.to_owned(),

@@ -99,6 +99,17 @@ pub enum RotationEvent {
         /// Whether the user token is due.
         user: bool,
     },
+    /// A due token of this installation is marked as needing a reinstall (now, or by an
+    /// earlier run): it was not sent to Slack. The workspace (or user) must install the app
+    /// again.
+    NeedsReinstall {
+        /// Which installation.
+        ids: InstallationIds,
+        /// Which token.
+        token: super::TokenKind,
+        /// Why (Slack's error, or `answer_lost (...)`).
+        reason: String,
+    },
     /// Rotating one installation failed (the batch goes on).
     Failed {
         /// Which installation (no ids at all when listing the store failed).
@@ -131,6 +142,8 @@ pub struct BatchSummary {
     pub would_rotate: usize,
     /// Installations that failed.
     pub failed: usize,
+    /// Installations with a due token marked as needing a reinstall.
+    pub needs_reinstall: usize,
 }
 
 /// Rotates every stored installation with a token expiring within the window, soonest first,
@@ -260,6 +273,27 @@ where
     if !item.bot && !item.user {
         return RotationEvent::NotNeeded { ids };
     }
+    let marked = [
+        (
+            item.bot,
+            super::TokenKind::Bot,
+            &item.installation.bot_needs_reinstall,
+        ),
+        (
+            item.user,
+            super::TokenKind::User,
+            &item.installation.user_needs_reinstall,
+        ),
+    ];
+    for (due, token, flag) in marked {
+        if let (true, Some(flag)) = (due, flag) {
+            return RotationEvent::NeedsReinstall {
+                ids,
+                token,
+                reason: flag.reason.clone(),
+            };
+        }
+    }
     if dry_run {
         return RotationEvent::WouldRotate {
             ids,
@@ -294,6 +328,9 @@ where
                 RotationEvent::NotNeeded { ids }
             }
         }
+        Err(RotationError::NeedsReinstall { token, reason }) => {
+            RotationEvent::NeedsReinstall { ids, token, reason }
+        }
         Err(error) => RotationEvent::Failed {
             ids: Some(ids),
             error: describe(&error),
@@ -317,6 +354,7 @@ fn count(summary: &mut BatchSummary, event: &RotationEvent) {
         RotationEvent::NotNeeded { .. } => summary.not_needed += 1,
         RotationEvent::WouldRotate { .. } => summary.would_rotate += 1,
         RotationEvent::Failed { .. } => summary.failed += 1,
+        RotationEvent::NeedsReinstall { .. } => summary.needs_reinstall += 1,
         RotationEvent::Planned { .. } | RotationEvent::Finished { .. } => {}
     }
 }

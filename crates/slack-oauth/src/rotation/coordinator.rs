@@ -1,43 +1,87 @@
-//! `Rotation`: rotates stored installations' tokens exactly once across tasks and instances.
+//! `Rotation`: rotates stored installations' tokens exactly once across tasks and instances,
+//! and keeps custody of them when Slack, the network, the store or the process fail.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 use std::time::Duration;
 
 use rand::Rng as _;
+use tokio::time::Instant;
 
 use super::current::{jitter, Current};
 use super::rotator::{apply_bot, Refreshed};
-use super::{RotationError, TokenKind, TokenRotator};
-use crate::installation::{Bot, Installation};
+use super::{ReinstallNeeded, RotationError, TokenKind, TokenRotator};
+use crate::installation::{Bot, Installation, ReinstallFlag};
 use crate::secret::{BotToken, RefreshToken, UserToken};
-use crate::store::{InstallationQuery, InstallationStore, RotatedToken, TokenUpdate};
+use crate::store::{
+    refresh_token_fingerprint, InstallationQuery, InstallationStore, LeaseAcquisition, LostGrant,
+    RotatedToken, TokenUpdate,
+};
 
-/// How long a save of new tokens is retried on transient store errors.
-const SAVE_RETRY_FOR: Duration = Duration::from_secs(30);
+/// How long new tokens that could not be saved are kept in memory and their save retried.
+const SAVE_RETRY_FOR: Duration = Duration::from_secs(60);
 /// Extra wait for a lease beyond its TTL before giving up.
 const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(5);
+/// The default hard deadline of one refresh call (`--slack-timeout`).
+const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Lease time kept beyond the Slack deadline when a refresh is sent, for the save that follows.
+const SAVE_MARGIN: Duration = Duration::from_secs(5);
+/// The `tracing` target of the one warning event raised per lost grant.
+pub const REINSTALL_EVENT_TARGET: &str = "slack_oauth::reinstall_needed";
 
-/// Rotates the tokens of stored installations, each token exactly once.
+/// Slack's answers that mean the grant is gone for good: the installation must be reinstalled.
+/// (`invalid_client_id`, `bad_client_secret` and `invalid_client` are the app's configuration,
+/// not one grant, and are not flagged: a new install would not fix them.)
+const GRANT_GONE: &[&str] = &[
+    "invalid_refresh_token",
+    "invalid_grant",
+    "token_revoked",
+    "app_uninstalled",
+];
+
+/// Rotates the tokens of stored installations, each token exactly once, and never loses one
+/// silently.
 ///
 /// Per token (a workspace's or org's bot token; one user's token):
-/// 1. a cheap check of the given installation (nothing due: returned as is);
+/// 1. a cheap check of the given installation (nothing due: returned as is; marked as needing
+///    a reinstall: [`RotationError::NeedsReinstall`], nothing is sent);
 /// 2. an in-process single-flight: concurrent callers for the same token wait for the first,
 ///    then re-read the store;
-/// 3. a store lease (`try_acquire_lease`) named `rotation:<client id>:<org>:<team>:bot` or
+/// 3. a store lease named `rotation:<client id>:<org>:<team>:bot` or
 ///    `rotation:<client id>:<org>:<team>:user:<user id>` (`-` for a missing id; no team for
 ///    org-wide installs), with a random holder id per `Rotation` (clones share it), waited for
-///    with backoff for up to the lease TTL plus 5 s ([`RotationError::LeaseTimeout`]), and
-///    extended while a save is retried;
-/// 4. under the lease, a re-read: only a token still due is refreshed, with the stored
-///    refresh token;
-/// 5. a compare-and-swap save on the old refresh token, retried on transient store errors for
-///    about 30 s; if another instance saved first, the stored token is returned;
-/// 6. the lease is released, in the same store transaction as a successful save.
+///    with backoff for up to the lease TTL plus 5 s ([`RotationError::LeaseTimeout`]). Its
+///    expiry is decided by the store's clock, not this instance's;
+/// 4. under the lease, a re-read: only a token still due (or one an earlier holder may have
+///    redeemed, see 5) is refreshed, with the stored refresh token;
+/// 5. a **durable intent**: the store records which refresh token is about to be redeemed, and
+///    only if the lease has more time left than the Slack deadline ([`slack_timeout`], default
+///    10 s, retries and `Retry-After` waits included) plus 5 s for the save; the call is
+///    abandoned at the deadline. So no lease ever expires while its holder may still send;
+/// 6. the answer decides:
+///    - new tokens: a compare-and-swap save on the old refresh token that also releases the
+///      lease and removes the intent, in one transaction; retried with backoff for 60 s
+///      ([`save_retry_for`]) on any store error while the tokens stay in memory;
+///    - `invalid_refresh_token`, `invalid_grant`, `token_revoked`, `app_uninstalled`: if the
+///      store meanwhile holds a newer token, a sibling won and that token is returned;
+///      otherwise the token is **marked as needing a reinstall** in the store (exactly one
+///      instance sets the mark and raises one warning event, target
+///      [`REINSTALL_EVENT_TARGET`], and the [`on_reinstall_needed`] hook), and never sent again;
+///    - no clear answer (deadline, reset, 5xx, undecodable body, an answer without a refresh
+///      token): the lease is given up but the intent kept, so the next holder re-sends the same
+///      refresh token once: new tokens mean Slack had not rotated it (or its grace period
+///      held); a grant error means the answer was lost, and the mark's reason says so;
+///    - a clear refusal that redeemed nothing (rate limited, bad app credentials): the lease
+///      and intent are released.
 ///
 /// Steps 2-6 run in a spawned task: if the caller's future is dropped, the refresh and the save
-/// still complete. An `invalid_refresh_token` answer while the store already holds a newer
-/// token (another instance won) is a success returning the stored token.
+/// still complete. A process killed at any point leaves at most an intent, which the next
+/// holder settles as above: a loss is always detected and marked, never retried forever.
+///
+/// [`slack_timeout`]: Self::slack_timeout
+/// [`save_retry_for`]: Self::save_retry_for
+/// [`on_reinstall_needed`]: Self::on_reinstall_needed
 ///
 /// ```
 /// use slack_oauth::api::{Client, ClientCredentials};
@@ -54,7 +98,9 @@ const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(5);
 /// let client = Client::builder().base_url(slack.api_url()).build()?;
 /// let rotator = TokenRotator::new(client, ClientCredentials::new("111.222", "secret"));
 /// let store = MemoryStore::new();
-/// let rotation = Rotation::new(rotator, store.clone()).minutes_before_expiration(120);
+/// let rotation = Rotation::new(rotator, store.clone())
+///     .minutes_before_expiration(120)
+///     .on_reinstall_needed(|event| eprintln!("reinstall needed: {event}"));
 ///
 /// let now = time::OffsetDateTime::now_utc();
 /// let mut installation = Installation::new("U1", now);
@@ -72,14 +118,27 @@ const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(5);
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct Rotation<S> {
     rotator: TokenRotator,
     store: S,
     minutes: u32,
     lease_ttl: Duration,
+    slack_timeout: Duration,
     save_retry_for: Duration,
     shared: Arc<Shared>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for Rotation<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rotation")
+            .field("rotator", &self.rotator)
+            .field("store", &self.store)
+            .field("minutes", &self.minutes)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("slack_timeout", &self.slack_timeout)
+            .field("save_retry_for", &self.save_retry_for)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: Clone> Clone for Rotation<S> {
@@ -89,19 +148,24 @@ impl<S: Clone> Clone for Rotation<S> {
             store: self.store.clone(),
             minutes: self.minutes,
             lease_ttl: self.lease_ttl,
+            slack_timeout: self.slack_timeout,
             save_retry_for: self.save_retry_for,
             shared: Arc::clone(&self.shared),
         }
     }
 }
 
+/// The hook called once per lost grant.
+type ReinstallHook = Arc<dyn Fn(&ReinstallNeeded) + Send + Sync>;
+
 /// What clones of one `Rotation` share.
-#[derive(Debug)]
 struct Shared {
     /// This instance's lease holder id.
     holder: String,
     /// One mutex per token being rotated.
     flights: StdMutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Called when this instance marks a token as needing a reinstall.
+    on_reinstall_needed: Option<ReinstallHook>,
 }
 
 /// Which token a rotation step is about.
@@ -115,8 +179,8 @@ impl<S> Rotation<S>
 where
     S: InstallationStore + Clone + 'static,
 {
-    /// Rotation of `store`'s installations through `rotator`, with a 120-minute window and a
-    /// 60-second lease.
+    /// Rotation of `store`'s installations through `rotator`, with a 120-minute window, a
+    /// 60-second lease and a 10-second Slack deadline.
     pub fn new(rotator: TokenRotator, store: S) -> Self {
         let holder = format!("{:032x}", rand::thread_rng().gen::<u128>());
         Self {
@@ -124,39 +188,85 @@ where
             store,
             minutes: 120,
             lease_ttl: Duration::from_secs(60),
+            slack_timeout: SLACK_TIMEOUT,
             save_retry_for: SAVE_RETRY_FOR,
             shared: Arc::new(Shared {
                 holder,
                 flights: StdMutex::new(HashMap::new()),
+                on_reinstall_needed: None,
             }),
         }
     }
 
-    /// Refreshes tokens expiring within `minutes` (default 120).
+    /// Refreshes tokens expiring within `minutes` (default 120). Keep it well above the clock
+    /// skew between instances: the decision to refresh uses this instance's clock.
     #[must_use]
     pub fn minutes_before_expiration(mut self, minutes: u32) -> Self {
         self.minutes = minutes;
         self
     }
 
-    /// How long a lease is held at most (default 60 s). Keep it above the API client's request
-    /// timeout, so that a lease never expires while its holder is still refreshing.
+    /// How long a lease is taken for (default 60 s). It is raised, if needed, to the Slack
+    /// deadline plus 20 s, so that a refresh can always be sent under it.
     #[must_use]
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
         self
     }
 
-    /// How long a save of new tokens is retried on transient store errors (default 30 s).
+    /// The hard deadline of one `oauth.v2.access` refresh (default 10 s): connect, answer,
+    /// 429 retries and `Retry-After` waits included. The call is abandoned when it passes (the
+    /// refresh token may then be spent: see the type's docs for what follows).
+    #[must_use]
+    pub fn slack_timeout(mut self, timeout: Duration) -> Self {
+        self.slack_timeout = timeout;
+        self
+    }
+
+    /// How long new tokens are kept in memory while their save is retried (default 60 s).
     #[must_use]
     pub fn save_retry_for(mut self, duration: Duration) -> Self {
         self.save_retry_for = duration;
         self
     }
 
+    /// Calls `hook` each time this instance marks a token as needing a reinstall: once per lost
+    /// grant across every instance sharing the store. Call it before cloning the `Rotation`.
+    ///
+    /// ```
+    /// # use slack_oauth::api::{Client, ClientCredentials};
+    /// # use slack_oauth::rotation::{Rotation, TokenRotator};
+    /// # use slack_oauth::store::MemoryStore;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let rotator = TokenRotator::new(Client::new()?, ClientCredentials::new("1.2", "s"));
+    /// let rotation = Rotation::new(rotator, MemoryStore::new())
+    ///     .on_reinstall_needed(|event| eprintln!("{event}: ask the workspace to reinstall"));
+    /// # let _ = rotation;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn on_reinstall_needed(
+        mut self,
+        hook: impl Fn(&ReinstallNeeded) + Send + Sync + 'static,
+    ) -> Self {
+        let shared = Shared {
+            holder: self.shared.holder.clone(),
+            flights: StdMutex::new(HashMap::new()),
+            on_reinstall_needed: Some(Arc::new(hook)),
+        };
+        self.shared = Arc::new(shared);
+        self
+    }
+
     /// The window, in minutes.
     pub fn window_minutes(&self) -> u32 {
         self.minutes
+    }
+
+    /// The Slack deadline of one refresh.
+    pub fn slack_deadline(&self) -> Duration {
+        self.slack_timeout
     }
 
     /// The rotator.
@@ -189,6 +299,22 @@ where
                 .due(installation.user_token_expires_at, self.minutes);
         if !bot_due && !user_due {
             return Ok(installation.clone());
+        }
+        let marked = [
+            (bot_due, TokenKind::Bot, &installation.bot_needs_reinstall),
+            (
+                user_due,
+                TokenKind::User,
+                &installation.user_needs_reinstall,
+            ),
+        ];
+        for (due, token, flag) in marked {
+            if let (true, Some(flag)) = (due, flag) {
+                return Err(RotationError::NeedsReinstall {
+                    token,
+                    reason: flag.reason.clone(),
+                });
+            }
         }
         let this = self.clone();
         let bot_query = InstallationQuery::for_installation(installation).without_user();
@@ -228,7 +354,9 @@ where
                 token,
                 refresh_token,
                 expires_at,
+                needs_reinstall,
             } => {
+                fresh.user_needs_reinstall = needs_reinstall;
                 fresh.user_token = Some(token);
                 fresh.user_refresh_token = Some(refresh_token);
                 fresh.user_token_expires_at = expires_at;
@@ -258,6 +386,12 @@ where
         if !self.rotator.due(bot.bot_token_expires_at, self.minutes) {
             return Ok(bot.clone());
         }
+        if let Some(flag) = &bot.needs_reinstall {
+            return Err(RotationError::NeedsReinstall {
+                token: TokenKind::Bot,
+                reason: flag.reason.clone(),
+            });
+        }
         let this = self.clone();
         let query = InstallationQuery {
             enterprise_id: bot.enterprise_id.clone(),
@@ -277,6 +411,7 @@ where
                 result.bot_token = fresh.bot_token;
                 result.bot_refresh_token = fresh.bot_refresh_token;
                 result.bot_token_expires_at = fresh.bot_token_expires_at;
+                result.needs_reinstall = fresh.needs_reinstall;
                 Ok(result)
             }
             Current::User { .. } => Err(RotationError::Interrupted),
@@ -327,32 +462,30 @@ where
                 return Ok(stored);
             }
         }
-        if !self.acquire(target, lease).await? {
+        let Some(pending_intent) = self.acquire(target, lease).await? else {
             // Refreshed by another holder while we waited.
             return self.read(target).await;
-        }
-        let mut released = false;
-        let result = self.refresh_and_save(target, lease, &mut released).await;
-        if !released {
-            if let Err(error) = self.store.release_lease(lease, &self.shared.holder).await {
-                tracing::warn!(%lease, %error, "could not release the rotation lease; it expires on its own");
-            }
-        }
-        result
+        };
+        self.redeem(target, lease, pending_intent).await
     }
 
-    /// Waits for the lease. `Ok(false)` when the token got refreshed meanwhile.
-    async fn acquire(&self, target: &Target, lease: &str) -> Result<bool, RotationError> {
-        let bound = self.lease_ttl.saturating_add(LEASE_WAIT_MARGIN);
-        let started = tokio::time::Instant::now();
+    /// Waits for the lease: `Some(pending intent)` once held, `None` when the token got
+    /// refreshed meanwhile.
+    async fn acquire(
+        &self,
+        target: &Target,
+        lease: &str,
+    ) -> Result<Option<Option<String>>, RotationError> {
+        let bound = self.effective_lease_ttl().saturating_add(LEASE_WAIT_MARGIN);
+        let started = Instant::now();
         let mut backoff = Duration::from_millis(20);
         loop {
-            if self.take_lease(lease).await? {
-                return Ok(true);
+            if let LeaseAcquisition::Held { pending_intent } = self.take_lease(lease).await? {
+                return Ok(Some(pending_intent));
             }
             let stored = self.read(target).await?;
             if !self.rotator.due(stored.expires_at(), self.minutes) {
-                return Ok(false);
+                return Ok(None);
             }
             if started.elapsed() >= bound {
                 return Err(RotationError::LeaseTimeout {
@@ -364,55 +497,195 @@ where
         }
     }
 
-    /// Steps 4-5, holding the lease.
-    /// Takes (or, already holding it, extends) the lease for the lease TTL from now.
-    async fn take_lease(&self, lease: &str) -> Result<bool, RotationError> {
-        let now = self.rotator.now();
-        let until = time::Duration::try_from(self.lease_ttl)
-            .ok()
-            .and_then(|ttl| now.checked_add(ttl))
-            .unwrap_or(time::OffsetDateTime::new_utc(
-                time::Date::MAX,
-                time::Time::MIDNIGHT,
-            ));
+    /// The lease TTL, at least the Slack deadline plus 20 s.
+    fn effective_lease_ttl(&self) -> Duration {
+        self.lease_ttl
+            .max(self.slack_timeout.saturating_add(Duration::from_secs(20)))
+    }
+
+    /// Takes (or, already holding it, extends) the lease.
+    async fn take_lease(&self, lease: &str) -> Result<LeaseAcquisition, RotationError> {
         Ok(self
             .store
-            .try_acquire_lease(lease, &self.shared.holder, now, until)
+            .try_acquire_lease(lease, &self.shared.holder, self.effective_lease_ttl())
             .await?)
     }
 
-    ///
-    /// A successful save releases the lease in the same store transaction and sets `released`.
-    async fn refresh_and_save(
+    /// Steps 4-6, holding the lease. Every path releases or abandons it.
+    async fn redeem(
         &self,
         target: &Target,
         lease: &str,
-        released: &mut bool,
+        pending_intent: Option<String>,
     ) -> Result<Current, RotationError> {
-        let stored = self.read(target).await?;
-        if !self.rotator.due(stored.expires_at(), self.minutes) {
-            return Ok(stored);
-        }
-        let previous = stored
-            .refresh_token()
-            .cloned()
-            .ok_or(RotationError::NoRefreshToken { token: target.kind })?;
-        let refreshed = match self.rotator.refresh(target.kind, &previous).await {
-            Ok(refreshed) => refreshed,
-            Err(error) if error.slack_error() == Some("invalid_refresh_token") => {
-                // Another instance (without our lease, e.g. an older version) may have won.
-                let now_stored = self.read(target).await?;
-                if now_stored.refresh_token() != Some(&previous)
-                    && !self.rotator.due(now_stored.expires_at(), self.minutes)
-                {
-                    return Ok(now_stored);
-                }
+        let stored = match self.read(target).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                self.release(lease).await;
                 return Err(error);
             }
-            Err(error) => return Err(error),
         };
+        if let Some(flag) = stored.reinstall_flag() {
+            self.release(lease).await;
+            return Err(RotationError::NeedsReinstall {
+                token: target.kind,
+                reason: flag.reason.clone(),
+            });
+        }
+        let Some(previous) = stored.refresh_token().cloned() else {
+            self.release(lease).await;
+            return Err(RotationError::NoRefreshToken { token: target.kind });
+        };
+        let fingerprint = refresh_token_fingerprint(&previous);
+        // An earlier holder may have redeemed this very token and lost the answer: settle it
+        // now, due or not. An intent about another token is stale (released with the lease).
+        let unsettled = pending_intent.as_deref() == Some(fingerprint.as_str());
+        if !unsettled && !self.rotator.due(stored.expires_at(), self.minutes) {
+            self.release(lease).await;
+            return Ok(stored);
+        }
+
+        // The deadline runs from before the intent is recorded: the store checked that the
+        // lease outlives it by its own clock, at a moment after this one.
+        let deadline = Instant::now() + self.slack_timeout;
+        let recorded = self
+            .store
+            .record_refresh_intent(
+                lease,
+                &self.shared.holder,
+                &fingerprint,
+                self.slack_timeout.saturating_add(SAVE_MARGIN),
+            )
+            .await;
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => {
+                // The lease expired under us (a long stall): someone else may hold it now.
+                return Err(RotationError::LeaseTimeout {
+                    lease: lease.to_owned(),
+                });
+            }
+            Err(error) => {
+                self.release(lease).await;
+                return Err(error.into());
+            }
+        }
+        fail::fail_point!("rotation::before-send");
+        let answer =
+            tokio::time::timeout_at(deadline, self.rotator.refresh(target.kind, &previous))
+                .await
+                .unwrap_or(Err(RotationError::Deadline {
+                    token: target.kind,
+                    after: self.slack_timeout,
+                }));
+        match answer {
+            Ok(refreshed) => {
+                fail::fail_point!("rotation::answer-received");
+                self.save(target, lease, stored, previous, refreshed).await
+            }
+            Err(error) => {
+                self.settle_failure(target, lease, &previous, unsettled, error)
+                    .await
+            }
+        }
+    }
+
+    /// A refresh that brought no new tokens: mark a lost grant, keep the intent when Slack may
+    /// have redeemed the token, release otherwise.
+    async fn settle_failure(
+        &self,
+        target: &Target,
+        lease: &str,
+        previous: &RefreshToken,
+        unsettled: bool,
+        error: RotationError,
+    ) -> Result<Current, RotationError> {
+        if let Some(code) = error.slack_error().filter(|code| GRANT_GONE.contains(code)) {
+            // A sibling (without our lease: an older version, or Python) may have won.
+            if let Ok(now_stored) = self.read(target).await {
+                if now_stored.refresh_token() != Some(previous) {
+                    self.release(lease).await;
+                    return Ok(now_stored);
+                }
+            }
+            let reason = if unsettled {
+                format!("answer_lost ({code})")
+            } else {
+                code.to_owned()
+            };
+            let result = self.flag(target, previous, &reason).await;
+            self.release(lease).await;
+            result?;
+            return Err(RotationError::NeedsReinstall {
+                token: target.kind,
+                reason,
+            });
+        }
+        if unsettled || error.may_have_redeemed() {
+            tracing::warn!(%error, token = %target.kind, "the refresh had no clear answer; the next attempt re-sends the same refresh token once to find out whether it was spent");
+            self.abandon(lease).await;
+        } else {
+            self.release(lease).await;
+        }
+        Err(error)
+    }
+
+    /// Marks the token as needing a reinstall; the instance that sets the mark raises the event.
+    async fn flag(
+        &self,
+        target: &Target,
+        previous: &RefreshToken,
+        reason: &str,
+    ) -> Result<(), RotationError> {
+        let flag = ReinstallFlag::new(reason, self.rotator.now());
+        let grant = LostGrant {
+            enterprise_id: target.query.enterprise_id.clone(),
+            team_id: target.query.lookup_team_id().cloned(),
+            user_id: match target.kind {
+                TokenKind::Bot => None,
+                TokenKind::User => target.query.user_id.clone(),
+            },
+            refresh_token: previous.clone(),
+            flag: flag.clone(),
+        };
+        if self.store.flag_reinstall(&grant).await? {
+            let event = ReinstallNeeded {
+                client_id: self.rotator.credentials().client_id.clone(),
+                enterprise_id: grant.enterprise_id,
+                team_id: grant.team_id,
+                user_id: grant.user_id,
+                token: target.kind,
+                flag,
+            };
+            tracing::warn!(
+                target: REINSTALL_EVENT_TARGET,
+                client_id = %event.client_id,
+                enterprise_id = event.enterprise_id.as_ref().map(|id| id.as_str()),
+                team_id = event.team_id.as_ref().map(|id| id.as_str()),
+                user_id = event.user_id.as_ref().map(|id| id.as_str()),
+                token = %event.token,
+                reason = %event.flag.reason,
+                "{event}"
+            );
+            if let Some(hook) = &self.shared.on_reinstall_needed {
+                hook(&event);
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves new tokens with a compare-and-swap that also releases the lease and the intent,
+    /// retrying any store error for `save_retry_for` while the tokens stay in memory.
+    async fn save(
+        &self,
+        target: &Target,
+        lease: &str,
+        stored: Current,
+        previous: RefreshToken,
+        refreshed: Refreshed,
+    ) -> Result<Current, RotationError> {
         let update = self.update(target, previous, &refreshed)?;
-        let started = tokio::time::Instant::now();
+        let started = Instant::now();
         let mut backoff = Duration::from_millis(50);
         let saved = loop {
             match self
@@ -420,12 +693,9 @@ where
                 .update_rotated_token_and_release_lease(&update, lease, &self.shared.holder)
                 .await
             {
-                Ok(saved) => {
-                    *released = true;
-                    break saved;
-                }
-                Err(error) if error.is_transient() && started.elapsed() < self.save_retry_for => {
-                    tracing::warn!(%error, token = %target.kind, "saving a rotated token failed; retrying");
+                Ok(saved) => break saved,
+                Err(error) if started.elapsed() < self.save_retry_for => {
+                    tracing::warn!(%error, token = %target.kind, "saving a rotated token failed; the new tokens are kept in memory and the save retried");
                     tokio::time::sleep(jitter(backoff)).await;
                     // Keep the lease while retrying, so that no other instance redeems the
                     // spent refresh token meanwhile (best effort: the store may be down).
@@ -433,17 +703,34 @@ where
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
                 Err(error) => {
-                    tracing::error!(%error, token = %target.kind, "a rotated token could not be saved; its refresh token is spent and the installation may need reinstalling");
+                    // The intent stays in the store: the next holder re-sends the spent token
+                    // once, and marks the installation if Slack refuses it.
+                    tracing::error!(%error, token = %target.kind, retried_for = ?self.save_retry_for, "a rotated token could not be saved; its refresh token is spent: the installation will be marked as needing a reinstall unless Slack still accepts the old refresh token");
                     return Err(RotationError::Store(error));
                 }
             }
         };
+        fail::fail_point!("rotation::after-commit");
         if saved {
             Ok(Current::from_refresh(stored, refreshed))
         } else {
             // Another instance saved first: the store holds the live token.
             tracing::warn!(token = %target.kind, "a rotated token was saved by another instance first");
             self.read(target).await
+        }
+    }
+
+    /// Releases the lease and its intent (best effort: it expires on its own).
+    async fn release(&self, lease: &str) {
+        if let Err(error) = self.store.release_lease(lease, &self.shared.holder).await {
+            tracing::warn!(%lease, %error, "could not release the rotation lease; it expires on its own");
+        }
+    }
+
+    /// Gives the lease up, keeping its intent for the next holder.
+    async fn abandon(&self, lease: &str) {
+        if let Err(error) = self.store.abandon_lease(lease, &self.shared.holder).await {
+            tracing::warn!(%lease, %error, "could not give up the rotation lease; it expires on its own and keeps its intent");
         }
     }
 
@@ -492,6 +779,7 @@ where
                         token,
                         refresh_token,
                         expires_at: installation.user_token_expires_at,
+                        needs_reinstall: installation.user_needs_reinstall,
                     }),
                     _ => Err(RotationError::NotStored { token: target.kind }),
                 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use rand::Rng as _;
 
 use super::rotator::Refreshed;
-use crate::installation::Bot;
+use crate::installation::{Bot, ReinstallFlag};
 use crate::secret::{BotToken, RefreshToken, UserToken};
 
 /// The current value of one token.
@@ -16,6 +16,7 @@ pub(super) enum Current {
         token: UserToken,
         refresh_token: RefreshToken,
         expires_at: Option<time::OffsetDateTime>,
+        needs_reinstall: Option<ReinstallFlag>,
     },
 }
 
@@ -24,6 +25,15 @@ impl Current {
         match self {
             Self::Bot(bot) => bot.bot_token_expires_at,
             Self::User { expires_at, .. } => *expires_at,
+        }
+    }
+
+    pub(super) fn reinstall_flag(&self) -> Option<&ReinstallFlag> {
+        match self {
+            Self::Bot(bot) => bot.needs_reinstall.as_ref(),
+            Self::User {
+                needs_reinstall, ..
+            } => needs_reinstall.as_ref(),
         }
     }
 
@@ -39,13 +49,14 @@ impl Current {
             Self::Bot(mut bot) => {
                 bot.bot_token = BotToken::new(refreshed.access_token);
                 bot.bot_refresh_token = Some(refreshed.refresh_token);
-                bot.bot_token_expires_at = Some(refreshed.expires_at);
+                bot.bot_token_expires_at = refreshed.expires_at;
                 Self::Bot(bot)
             }
             Self::User { .. } => Self::User {
                 token: UserToken::new(refreshed.access_token),
                 refresh_token: refreshed.refresh_token,
-                expires_at: Some(refreshed.expires_at),
+                expires_at: refreshed.expires_at,
+                needs_reinstall: None,
             },
         }
     }

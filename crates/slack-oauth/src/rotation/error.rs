@@ -101,12 +101,24 @@ pub enum RotationError {
         /// Which token.
         token: TokenKind,
     },
-    /// Slack's answer had no `expires_in`, or a value that is not a positive number of seconds.
-    /// Nothing was stored.
-    #[error("oauth.v2.access answered a {token} refresh without a usable expires_in; nothing was stored")]
-    MissingExpiresIn {
+    /// The token is marked as needing a reinstall (its grant was lost or revoked): it is not
+    /// sent to Slack again. The workspace (or user) must install the app again.
+    #[error("the {token} token needs the app to be reinstalled ({reason}); it is not sent to Slack again")]
+    NeedsReinstall {
         /// Which token.
         token: TokenKind,
+        /// Why: Slack's error string, or `answer_lost (...)` when a refresh token was spent
+        /// without its answer being saved.
+        reason: String,
+    },
+    /// Slack gave no answer within the refresh deadline (`--slack-timeout`). The refresh token
+    /// may have been spent; the next attempt finds out.
+    #[error("refreshing the {token} token got no answer within {}s; the next attempt checks whether the refresh token was spent", after.as_secs_f64())]
+    Deadline {
+        /// Which token.
+        token: TokenKind,
+        /// The deadline.
+        after: std::time::Duration,
     },
     /// The installation to rotate is not in the store (save it first, or it was deleted).
     #[error(
@@ -169,8 +181,34 @@ impl RotationError {
                 "internal_error" | "fatal_error" | "service_unavailable" | "ratelimited"
             ),
             Self::Store(error) => error.is_transient(),
-            Self::LeaseTimeout { .. } | Self::Interrupted => true,
+            Self::LeaseTimeout { .. } | Self::Interrupted | Self::Deadline { .. } => true,
             Self::Partial { error, .. } => error.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// Whether Slack may have redeemed the refresh token even though no new tokens came back:
+    /// no answer, a reset, a 5xx, an undecodable or incomplete answer, or Slack's
+    /// `internal_error`-like codes. A 429, a refused connection and other `ok: false` answers
+    /// redeemed nothing.
+    pub(crate) fn may_have_redeemed(&self) -> bool {
+        match self {
+            Self::Api { source, .. } => matches!(
+                source,
+                ApiError::Server { .. }
+                    | ApiError::Timeout { .. }
+                    | ApiError::Transport { .. }
+                    | ApiError::Decode { .. }
+                    | ApiError::Status { .. }
+            ),
+            Self::Slack { error, .. } => matches!(
+                error.as_str(),
+                "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout"
+            ),
+            Self::Deadline { .. }
+            | Self::MissingAccessToken { .. }
+            | Self::MissingRefreshToken { .. }
+            | Self::TokenTypeMismatch { .. } => true,
             _ => false,
         }
     }

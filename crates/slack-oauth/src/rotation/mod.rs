@@ -20,6 +20,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::ids::{ClientId, EnterpriseId, TeamId, UserId};
+use crate::installation::ReinstallFlag;
+
 mod batch;
 mod budget;
 mod coordinator;
@@ -28,9 +31,77 @@ mod error;
 mod rotator;
 
 pub use batch::{rotate_all, BatchOptions, BatchSummary, InstallationIds, RotationEvent};
-pub use coordinator::Rotation;
+pub use coordinator::{Rotation, REINSTALL_EVENT_TARGET};
 pub use error::{RotationError, TokenKind};
 pub use rotator::TokenRotator;
+
+/// The event raised, once across every instance, when a token is marked as needing a
+/// reinstall: a `tracing` warning with target [`REINSTALL_EVENT_TARGET`], and the
+/// [`Rotation::on_reinstall_needed`] hook. It carries ids and the reason, never a token.
+///
+/// ```
+/// use slack_oauth::installation::ReinstallFlag;
+/// use slack_oauth::rotation::{ReinstallNeeded, TokenKind};
+///
+/// let event = ReinstallNeeded::new(
+///     "111.222".into(),
+///     TokenKind::Bot,
+///     ReinstallFlag::new("invalid_refresh_token", time::OffsetDateTime::UNIX_EPOCH),
+/// );
+/// assert_eq!(
+///     event.to_string(),
+///     "the bot token of app 111.222 in team - (org -) needs the app to be reinstalled: \
+///      invalid_refresh_token"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReinstallNeeded {
+    /// The app.
+    pub client_id: ClientId,
+    /// The org, for Enterprise Grid.
+    pub enterprise_id: Option<EnterpriseId>,
+    /// The workspace; `None` for org-wide installs.
+    pub team_id: Option<TeamId>,
+    /// The user, for a user token.
+    pub user_id: Option<UserId>,
+    /// Which token.
+    pub token: TokenKind,
+    /// Why and when.
+    pub flag: ReinstallFlag,
+}
+
+impl ReinstallNeeded {
+    /// An event about `token` of `client_id`, with no org, team or user.
+    pub fn new(client_id: ClientId, token: TokenKind, flag: ReinstallFlag) -> Self {
+        Self {
+            client_id,
+            enterprise_id: None,
+            team_id: None,
+            user_id: None,
+            token,
+            flag,
+        }
+    }
+}
+
+impl std::fmt::Display for ReinstallNeeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let id = |value: Option<&str>| value.unwrap_or("-").to_owned();
+        write!(f, "the {} token", self.token)?;
+        if let Some(user) = &self.user_id {
+            write!(f, " of user {user}")?;
+        }
+        write!(
+            f,
+            " of app {} in team {} (org {}) needs the app to be reinstalled: {}",
+            self.client_id,
+            id(self.team_id.as_ref().map(|t| t.as_str())),
+            id(self.enterprise_id.as_ref().map(|e| e.as_str())),
+            self.flag.reason
+        )
+    }
+}
 
 /// Whether a token expiring at `expires_at` must be refreshed at `now` with a `window` of
 /// advance: `expires_at <= now + window`. A token without an expiry never is.

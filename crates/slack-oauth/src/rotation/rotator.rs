@@ -18,8 +18,9 @@ pub(crate) struct Refreshed {
     pub(crate) access_token: String,
     /// The new refresh token.
     pub(crate) refresh_token: RefreshToken,
-    /// `now + expires_in`, in whole seconds.
-    pub(crate) expires_at: OffsetDateTime,
+    /// `now + expires_in`, in whole seconds; `None` when Slack gave no usable `expires_in`
+    /// (the tokens are kept, with no expiry, rather than dropped).
+    pub(crate) expires_at: Option<OffsetDateTime>,
 }
 
 /// Refreshes expiring tokens, like slack_sdk's `TokenRotator`, without touching a store.
@@ -27,8 +28,9 @@ pub(crate) struct Refreshed {
 /// Every method returns `Ok(None)` when nothing needed refreshing. A token without an expiry
 /// is never rotated. A token is refreshed when `expires_at <= now + minutes_before_expiration`;
 /// its new expiry is `now + expires_in`, with `now` in whole seconds (taken before the call).
-/// Unlike slack_sdk, a wrong `token_type` or an answer without `refresh_token` / `expires_in`
-/// is an error (never a silent `None` or a half-filled result), and when the bot refresh of
+/// Unlike slack_sdk, a wrong `token_type` or an answer without `refresh_token` is an error
+/// (never a silent `None` or a half-filled result; an answer without `expires_in` is kept with
+/// no expiry, since the old refresh token is spent), and when the bot refresh of
 /// [`perform_token_rotation`](Self::perform_token_rotation) succeeds while the user refresh
 /// fails, the new bot token is returned inside [`RotationError::Partial`] instead of being lost.
 ///
@@ -117,7 +119,7 @@ impl TokenRotator {
         let mut rotated = bot.clone();
         rotated.bot_token = BotToken::new(refreshed.access_token);
         rotated.bot_refresh_token = Some(refreshed.refresh_token);
-        rotated.bot_token_expires_at = Some(refreshed.expires_at);
+        rotated.bot_token_expires_at = refreshed.expires_at;
         Ok(Some(rotated))
     }
 
@@ -230,12 +232,16 @@ impl TokenRotator {
         let refresh_token = response
             .refresh_token
             .ok_or(RotationError::MissingRefreshToken { token: kind })?;
+        // The refresh token is spent once Slack answers: an answer without a usable expiry is
+        // kept with none (W41), never dropped.
         let expires_at = response
             .expires_in
             .and_then(|seconds| u64::try_from(seconds).ok())
             .filter(|seconds| *seconds > 0)
-            .and_then(|seconds| now.checked_add(time::Duration::seconds(seconds.try_into().ok()?)))
-            .ok_or(RotationError::MissingExpiresIn { token: kind })?;
+            .and_then(|seconds| now.checked_add(time::Duration::seconds(seconds.try_into().ok()?)));
+        if expires_at.is_none() {
+            tracing::warn!(token = %kind, "oauth.v2.access answered a refresh without a usable expires_in; the new tokens are kept with no expiry");
+        }
         Ok(Refreshed {
             access_token: access_token.into_secret(),
             refresh_token,
@@ -254,11 +260,12 @@ pub(crate) fn apply_bot(installation: &mut Installation, bot: &Bot) {
     installation.bot_token = Some(bot.bot_token.clone());
     installation.bot_refresh_token = bot.bot_refresh_token.clone();
     installation.bot_token_expires_at = bot.bot_token_expires_at;
+    installation.bot_needs_reinstall = bot.needs_reinstall.clone();
 }
 
 /// Writes a refreshed user token onto `installation`.
 pub(crate) fn apply_user(installation: &mut Installation, refreshed: Refreshed) {
     installation.user_token = Some(UserToken::new(refreshed.access_token));
     installation.user_refresh_token = Some(refreshed.refresh_token);
-    installation.user_token_expires_at = Some(refreshed.expires_at);
+    installation.user_token_expires_at = refreshed.expires_at;
 }

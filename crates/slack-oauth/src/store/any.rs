@@ -197,14 +197,31 @@ impl InstallationStore for AnyStore {
         &self,
         name: &str,
         holder: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
+        ttl: std::time::Duration,
+    ) -> Result<super::LeaseAcquisition, StoreError> {
+        delegate!(self, store => store.try_acquire_lease(name, holder, ttl).await)
+    }
+
+    async fn record_refresh_intent(
+        &self,
+        name: &str,
+        holder: &str,
+        fingerprint: &str,
+        min_remaining: std::time::Duration,
     ) -> Result<bool, StoreError> {
-        delegate!(self, store => store.try_acquire_lease(name, holder, now, until).await)
+        delegate!(self, store => store.record_refresh_intent(name, holder, fingerprint, min_remaining).await)
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         delegate!(self, store => store.release_lease(name, holder).await)
+    }
+
+    async fn abandon_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        delegate!(self, store => store.abandon_lease(name, holder).await)
+    }
+
+    async fn flag_reinstall(&self, grant: &super::LostGrant) -> Result<bool, StoreError> {
+        delegate!(self, store => store.flag_reinstall(grant).await)
     }
 }
 

@@ -3,17 +3,18 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use super::{
-    new_state_value, InstallationQuery, InstallationStore, RotatedToken, StateStore, StoreError,
-    TokenUpdate,
+    new_state_value, InstallationQuery, InstallationStore, LeaseAcquisition, LostGrant,
+    RotatedToken, StateStore, StoreError, TokenUpdate,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::ids::{EnterpriseId, TeamId, UserId};
 use crate::installation::{Bot, Installation};
-use crate::secret::StateValue;
+use crate::secret::{RefreshToken, StateValue};
 
 /// Every how many `issue` calls expired states are purged, so that states that are issued but
 /// never consumed (abandoned installs, bots hitting the install page) cannot pile up.
@@ -72,6 +73,8 @@ struct Row<T> {
 struct Lease {
     holder: String,
     until: OffsetDateTime,
+    /// The fingerprint of a refresh token the holder is redeeming or may have redeemed.
+    intent: Option<String>,
 }
 
 impl MemoryStore {
@@ -84,7 +87,7 @@ impl MemoryStore {
     }
 
     /// Uses `clock` for the occasional purge of expired states in [`issue`](StateStore::issue)
-    /// (the only place the store needs "now" without being given it).
+    /// and for lease expiry (the store's clock decides leases, not the callers').
     #[must_use]
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -161,6 +164,9 @@ impl Workspace {
 impl InstallationStore for MemoryStore {
     async fn save(&self, installation: &Installation) -> Result<(), StoreError> {
         let mut installation = installation.clone();
+        // A new version starts unflagged: a reinstall clears the mark.
+        installation.bot_needs_reinstall = None;
+        installation.user_needs_reinstall = None;
         if installation.is_enterprise_install {
             installation.team_id = None;
         }
@@ -188,6 +194,7 @@ impl InstallationStore for MemoryStore {
 
     async fn save_bot(&self, bot: &Bot) -> Result<(), StoreError> {
         let mut bot = bot.clone();
+        bot.needs_reinstall = None;
         if bot.is_enterprise_install {
             bot.team_id = None;
         }
@@ -298,27 +305,117 @@ impl InstallationStore for MemoryStore {
         &self,
         name: &str,
         holder: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+        ttl: Duration,
+    ) -> Result<LeaseAcquisition, StoreError> {
+        let now = self.clock.now();
+        let until = time::Duration::try_from(ttl)
+            .ok()
+            .and_then(|ttl| now.checked_add(ttl))
+            .unwrap_or(OffsetDateTime::new_utc(
+                time::Date::MAX,
+                time::Time::MIDNIGHT,
+            ));
         let mut tables = self.tables();
-        let free = tables
-            .leases
-            .get(name)
-            .is_none_or(|lease| lease.until <= now || lease.holder == holder);
-        if free {
-            let lease = Lease {
-                holder: holder.to_owned(),
-                until,
-            };
-            tables.leases.insert(name.to_owned(), lease);
+        let pending_intent = match tables.leases.get(name) {
+            Some(lease) if lease.until > now && lease.holder != holder => {
+                return Ok(LeaseAcquisition::Busy)
+            }
+            Some(lease) => lease.intent.clone(),
+            None => None,
+        };
+        let lease = Lease {
+            holder: holder.to_owned(),
+            until,
+            intent: pending_intent.clone(),
+        };
+        tables.leases.insert(name.to_owned(), lease);
+        Ok(LeaseAcquisition::Held { pending_intent })
+    }
+
+    async fn record_refresh_intent(
+        &self,
+        name: &str,
+        holder: &str,
+        fingerprint: &str,
+        min_remaining: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let Some(needed) = time::Duration::try_from(min_remaining)
+            .ok()
+            .and_then(|min| now.checked_add(min))
+        else {
+            return Ok(false);
+        };
+        let mut tables = self.tables();
+        match tables.leases.get_mut(name) {
+            Some(lease) if lease.holder == holder && lease.until > needed => {
+                lease.intent = Some(fingerprint.to_owned());
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(free)
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         release_lease(&mut self.tables(), name, holder);
         Ok(())
+    }
+
+    async fn abandon_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut tables = self.tables();
+        if let Some(lease) = tables.leases.get_mut(name) {
+            if lease.holder == holder {
+                if lease.intent.is_some() {
+                    lease.until = now;
+                } else {
+                    tables.leases.remove(name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn flag_reinstall(&self, grant: &LostGrant) -> Result<bool, StoreError> {
+        let scope = (grant.enterprise_id.clone(), grant.team_id.clone());
+        let lost = grant.refresh_token.secret();
+        let holds = |token: &Option<RefreshToken>| token.as_ref().map(|t| t.secret()) == Some(lost);
+        let mut tables = self.tables();
+        let Some(workspace) = tables.scopes.get_mut(&scope) else {
+            return Ok(false);
+        };
+        let mut flagged = false;
+        match &grant.user_id {
+            None => {
+                for row in &mut workspace.installations {
+                    let i = &mut row.value;
+                    if holds(&i.bot_refresh_token) && i.bot_needs_reinstall.is_none() {
+                        i.bot_needs_reinstall = Some(grant.flag.clone());
+                        flagged = true;
+                    }
+                }
+                for row in &mut workspace.bots {
+                    let bot = &mut row.value;
+                    if holds(&bot.bot_refresh_token) && bot.needs_reinstall.is_none() {
+                        bot.needs_reinstall = Some(grant.flag.clone());
+                        flagged = true;
+                    }
+                }
+            }
+            Some(user_id) => {
+                for row in &mut workspace.installations {
+                    let i = &mut row.value;
+                    if i.user_id == *user_id
+                        && holds(&i.user_refresh_token)
+                        && i.user_needs_reinstall.is_none()
+                    {
+                        i.user_needs_reinstall = Some(grant.flag.clone());
+                        flagged = true;
+                    }
+                }
+            }
+        }
+        Ok(flagged)
     }
 }
 
@@ -337,7 +434,7 @@ fn update_rotated_token(tables: &mut Tables, update: &TokenUpdate) -> bool {
                 if i.bot_refresh_token.as_ref().map(|t| t.secret()) == Some(previous) {
                     i.bot_token = Some(token.clone());
                     i.bot_refresh_token = Some(update.refresh_token.clone());
-                    i.bot_token_expires_at = Some(update.expires_at);
+                    i.bot_token_expires_at = update.expires_at;
                     changed = true;
                 }
             }
@@ -346,7 +443,7 @@ fn update_rotated_token(tables: &mut Tables, update: &TokenUpdate) -> bool {
                 if bot.bot_refresh_token.as_ref().map(|t| t.secret()) == Some(previous) {
                     bot.bot_token = token.clone();
                     bot.bot_refresh_token = Some(update.refresh_token.clone());
-                    bot.bot_token_expires_at = Some(update.expires_at);
+                    bot.bot_token_expires_at = update.expires_at;
                     changed = true;
                 }
             }
@@ -359,7 +456,7 @@ fn update_rotated_token(tables: &mut Tables, update: &TokenUpdate) -> bool {
                 {
                     i.user_token = Some(token.clone());
                     i.user_refresh_token = Some(update.refresh_token.clone());
-                    i.user_token_expires_at = Some(update.expires_at);
+                    i.user_token_expires_at = update.expires_at;
                     changed = true;
                 }
             }

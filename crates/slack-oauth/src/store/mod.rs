@@ -20,11 +20,12 @@
 //!   (unlike slack_sdk's SQLite store, W8).
 
 use std::future::Future;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use crate::ids::{EnterpriseId, TeamId, UserId};
-use crate::installation::{Bot, Installation};
+use crate::installation::{Bot, Installation, ReinstallFlag};
 use crate::secret::{BotToken, RefreshToken, StateValue, UserToken};
 
 mod any;
@@ -160,8 +161,73 @@ pub struct TokenUpdate {
     pub token: RotatedToken,
     /// The new refresh token.
     pub refresh_token: RefreshToken,
-    /// When the new access token expires.
-    pub expires_at: OffsetDateTime,
+    /// When the new access token expires; `None` when Slack's answer gave no `expires_in` (the
+    /// tokens are kept rather than dropped, W41).
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A grant that is gone: its refresh token was spent without the new tokens being saved, or
+/// Slack revoked it. [`InstallationStore::flag_reinstall`] marks the stored token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostGrant {
+    /// The org, for Enterprise Grid.
+    pub enterprise_id: Option<EnterpriseId>,
+    /// The workspace; `None` for org-wide installs.
+    pub team_id: Option<TeamId>,
+    /// `None` for the bot token; the user's id for a user token.
+    pub user_id: Option<UserId>,
+    /// The refresh token that no longer works: only rows that still hold it are flagged, so a
+    /// newer install (or a sibling's successful rotation) is never flagged by mistake.
+    pub refresh_token: RefreshToken,
+    /// Why, and when.
+    pub flag: ReinstallFlag,
+}
+
+/// The answer to [`InstallationStore::try_acquire_lease`].
+///
+/// ```
+/// use slack_oauth::store::LeaseAcquisition;
+/// let taken = LeaseAcquisition::Held { pending_intent: None };
+/// assert!(taken.is_held());
+/// assert!(!LeaseAcquisition::Busy.is_held());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseAcquisition {
+    /// The caller holds the lease now.
+    Held {
+        /// The fingerprint ([`refresh_token_fingerprint`]) of a refresh token that an earlier
+        /// holder recorded it was about to redeem and never settled: it was killed, or Slack's
+        /// answer was lost. The token may be spent.
+        pending_intent: Option<String>,
+    },
+    /// Another holder's lease has not expired.
+    Busy,
+}
+
+impl LeaseAcquisition {
+    /// Whether the caller holds the lease.
+    pub fn is_held(&self) -> bool {
+        matches!(self, Self::Held { .. })
+    }
+}
+
+/// The fingerprint of a refresh token recorded as a refresh intent: the first 128 bits of its
+/// SHA-256, in hex. It identifies the token without storing a second copy of the secret.
+///
+/// ```
+/// use slack_oauth::secret::RefreshToken;
+/// use slack_oauth::store::refresh_token_fingerprint;
+/// let print = refresh_token_fingerprint(&RefreshToken::new("xoxe-1-fake"));
+/// assert_eq!(print.len(), 32);
+/// assert!(!print.contains("xoxe"));
+/// ```
+pub fn refresh_token_fingerprint(token: &RefreshToken) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(token.secret().as_bytes());
+    digest[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// Where installations live. Implemented by every backend; the conformance suite in
@@ -274,22 +340,55 @@ pub trait InstallationStore: Send + Sync {
         }
     }
 
-    /// Takes the named lease for `holder` until `until` if it is free or expired at `now`.
-    /// Returns whether `holder` now holds it. Leases serialize refreshes across instances.
+    /// Takes the named lease for `holder` for `ttl` if it is free, expired, or already held by
+    /// `holder` (then extended). Expiry is decided by the store's clock (PostgreSQL's
+    /// `clock_timestamp()`; the store's [`Clock`](crate::clock::Clock) for SQLite and memory,
+    /// the one machine owning the data), never by the caller's, so instances with skewed clocks
+    /// agree. A lease left with an unsettled refresh intent reports it to the next holder.
     fn try_acquire_lease(
         &self,
         name: &str,
         holder: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<LeaseAcquisition, StoreError>> + Send;
+
+    /// Records, under the lease, that `holder` is about to redeem the refresh token with
+    /// `fingerprint` ([`refresh_token_fingerprint`]), if `holder` still holds the lease with
+    /// more than `min_remaining` left by the store's clock. Returns whether it did: only then
+    /// may the refresh token be sent, and the call must be abandoned within `min_remaining` of
+    /// the moment this method was called.
+    fn record_refresh_intent(
+        &self,
+        name: &str,
+        holder: &str,
+        fingerprint: &str,
+        min_remaining: Duration,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Releases the named lease if `holder` still holds it.
+    /// Releases the named lease if `holder` still holds it, and forgets its refresh intent (the
+    /// outcome is settled: saved, flagged, or certainly not redeemed).
     fn release_lease(
         &self,
         name: &str,
         holder: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives the named lease up at once if `holder` still holds it, but keeps its refresh
+    /// intent: the outcome of the refresh is unknown (timeout, reset, 5xx, undecodable answer),
+    /// and the next holder must find out whether the token was spent.
+    fn abandon_lease(
+        &self,
+        name: &str,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks the token of `grant` as needing a reinstall in every stored version that still
+    /// holds `grant.refresh_token` and is not marked yet. Returns `true` when this call set the
+    /// mark (exactly one caller across instances does: it raises the warning event).
+    fn flag_reinstall(
+        &self,
+        grant: &LostGrant,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Where OAuth `state` values live between the install page and the callback.

@@ -48,7 +48,7 @@ async fn rotation_updates_every_row_holding_the_old_refresh_token() {
             token: BotToken::new("xoxb-new"),
         },
         refresh_token: RefreshToken::new("xoxe-1-new"),
-        expires_at: at(43_200),
+        expires_at: Some(at(43_200)),
     };
     assert!(store.update_rotated_token(&bot_update).await.unwrap());
     // The loser of a race finds nothing left to update.
@@ -113,45 +113,57 @@ fn to_micros(at: OffsetDateTime) -> OffsetDateTime {
 }
 
 #[tokio::test]
-async fn leases_are_exclusive_until_they_expire() {
+async fn leases_are_per_app_and_expire_by_the_database_clock() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
     let store = schema.store().await;
-    assert!(store
-        .try_acquire_lease("T1", "a", at(0), at(10))
-        .await
-        .unwrap());
-    assert!(!store
-        .try_acquire_lease("T1", "b", at(5), at(15))
-        .await
-        .unwrap());
+    let long = std::time::Duration::from_secs(30);
+    let held = |lease: slack_oauth::store::LeaseAcquisition| lease.is_held();
+    assert!(held(
+        store.try_acquire_lease("T1", "a", long).await.unwrap()
+    ));
+    assert!(!held(
+        store.try_acquire_lease("T1", "b", long).await.unwrap()
+    ));
     // The holder may extend; another app's lease of the same name is separate.
-    assert!(store
-        .try_acquire_lease("T1", "a", at(5), at(15))
-        .await
-        .unwrap());
+    assert!(held(
+        store.try_acquire_lease("T1", "a", long).await.unwrap()
+    ));
     let other_app = PostgresStore::from_pool(store.pool().clone(), "333.444")
         .await
         .unwrap();
-    assert!(other_app
-        .try_acquire_lease("T1", "b", at(5), at(15))
-        .await
-        .unwrap());
+    assert!(held(
+        other_app.try_acquire_lease("T1", "b", long).await.unwrap()
+    ));
+    // The expiry is PostgreSQL's clock plus the TTL, whatever this process's clock says.
+    let left: f64 = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM expires_at - (clock_timestamp() AT TIME ZONE 'UTC'))::float8 \
+         FROM slack_oauth_leases WHERE name LIKE '%/T1' AND holder = 'a'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(
+        (25.0..=30.0).contains(&left),
+        "{left} s left of a 30 s lease"
+    );
     // Expired: taken over; the late holder's release does not free the new holder's lease.
-    assert!(store
-        .try_acquire_lease("T1", "b", at(15), at(25))
-        .await
-        .unwrap());
-    store.release_lease("T1", "a").await.unwrap();
-    assert!(!store
-        .try_acquire_lease("T1", "c", at(16), at(26))
-        .await
-        .unwrap());
-    store.release_lease("T1", "b").await.unwrap();
-    assert!(store
-        .try_acquire_lease("T1", "c", at(16), at(26))
-        .await
-        .unwrap());
+    let short = std::time::Duration::from_millis(200);
+    assert!(held(
+        store.try_acquire_lease("T2", "a", short).await.unwrap()
+    ));
+    tokio::time::sleep(short + std::time::Duration::from_millis(100)).await;
+    assert!(held(
+        store.try_acquire_lease("T2", "b", long).await.unwrap()
+    ));
+    store.release_lease("T2", "a").await.unwrap();
+    assert!(!held(
+        store.try_acquire_lease("T2", "c", long).await.unwrap()
+    ));
+    store.release_lease("T2", "b").await.unwrap();
+    assert!(held(
+        store.try_acquire_lease("T2", "c", long).await.unwrap()
+    ));
     store.close().await;
 }

@@ -65,13 +65,27 @@ impl InstallationStore for Counting {
         &self,
         n: &str,
         h: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
+        ttl: std::time::Duration,
+    ) -> Result<crate::store::LeaseAcquisition, StoreError> {
+        self.inner.try_acquire_lease(n, h, ttl).await
+    }
+    async fn record_refresh_intent(
+        &self,
+        n: &str,
+        h: &str,
+        f: &str,
+        min: std::time::Duration,
     ) -> Result<bool, StoreError> {
-        self.inner.try_acquire_lease(n, h, now, until).await
+        self.inner.record_refresh_intent(n, h, f, min).await
     }
     async fn release_lease(&self, n: &str, h: &str) -> Result<(), StoreError> {
         self.inner.release_lease(n, h).await
+    }
+    async fn abandon_lease(&self, n: &str, h: &str) -> Result<(), StoreError> {
+        self.inner.abandon_lease(n, h).await
+    }
+    async fn flag_reinstall(&self, g: &crate::store::LostGrant) -> Result<bool, StoreError> {
+        self.inner.flag_reinstall(g).await
     }
 }
 
@@ -200,7 +214,7 @@ async fn delete_and_rotation_invalidate() {
             token: BotToken::new("xoxb-T1-rotated"),
         },
         refresh_token: RefreshToken::new("xoxe-1-r1"),
-        expires_at: at(200_000),
+        expires_at: Some(at(200_000)),
     };
     assert!(cached.update_rotated_token(&update).await.unwrap());
     assert_eq!(bot_token(&cached, "T1").await.unwrap(), "xoxb-T1-rotated");

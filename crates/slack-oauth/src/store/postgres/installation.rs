@@ -7,10 +7,11 @@
 //! one index entry with no sort (see the migration for why not `IS NOT DISTINCT FROM`).
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{Connection as _, Postgres};
+use sqlx::{Connection as _, Postgres, Row as _};
 use time::OffsetDateTime;
 
 use super::rows::{
@@ -20,7 +21,10 @@ use super::rows::{
 use super::{to_db_time, PostgresStore};
 use crate::ids::ClientId;
 use crate::installation::{Bot, Installation};
-use crate::store::{InstallationQuery, InstallationStore, RotatedToken, StoreError, TokenUpdate};
+use crate::store::{
+    InstallationQuery, InstallationStore, LeaseAcquisition, LostGrant, RotatedToken, StoreError,
+    TokenUpdate,
+};
 
 /// Which org and workspace a statement is about (`None` is stored as SQL `NULL`).
 #[derive(Clone, Copy)]
@@ -234,7 +238,7 @@ impl PostgresStore {
         };
         let previous = update.previous_refresh_token.secret();
         let refresh = update.refresh_token.secret();
-        let expires_at = to_db_time(update.expires_at);
+        let expires_at = update.expires_at.map(to_db_time);
         let mut conn = self.conn().await?;
         let written = async {
             let mut tx = conn.busy().begin().await?;
@@ -281,7 +285,7 @@ impl PostgresStore {
                 }
             };
             if let Some((name, holder)) = release {
-                sqlx::query("DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2")
+                sqlx::query(RELEASE_LEASE)
                     .bind(self.lease_key(name))
                     .bind(holder)
                     .execute(&mut *tx)
@@ -425,34 +429,128 @@ impl InstallationStore for PostgresStore {
         &self,
         name: &str,
         holder: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+        ttl: Duration,
+    ) -> Result<LeaseAcquisition, StoreError> {
         // One statement: PostgreSQL serializes racing upserts on the primary key, and the loser
-        // re-checks the WHERE against the winner's row, so exactly one holder gets a row.
+        // re-checks the WHERE against the winner's row, so exactly one holder gets a row. Expiry
+        // is PostgreSQL's clock (clock_timestamp(), not the caller's nor the transaction's
+        // start), so instances with skewed clocks agree.
         let upsert = sqlx::query(
-            "INSERT INTO slack_oauth_leases AS l (name, holder, expires_at) VALUES ($1, $2, $3) \
+            "INSERT INTO slack_oauth_leases AS l (name, holder, expires_at) VALUES ($1, $2, \
+             (clock_timestamp() AT TIME ZONE 'UTC') + make_interval(secs => $3)) \
              ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, \
              expires_at = EXCLUDED.expires_at \
-             WHERE l.expires_at <= $4 OR l.holder = EXCLUDED.holder",
+             WHERE l.expires_at <= (clock_timestamp() AT TIME ZONE 'UTC') \
+             OR l.holder = EXCLUDED.holder \
+             RETURNING l.intent",
         )
         .bind(self.lease_key(name))
         .bind(holder)
-        .bind(to_db_time(until))
-        .bind(to_db_time(now));
-        Ok(self.execute(upsert).await?.rows_affected() == 1)
+        .bind(ttl.as_secs_f64());
+        let mut conn = self.conn().await?;
+        let row = upsert.fetch_optional(conn.busy()).await;
+        let row = conn.settle(row)?;
+        match row {
+            None => Ok(LeaseAcquisition::Busy),
+            Some(row) => Ok(LeaseAcquisition::Held {
+                pending_intent: row.try_get::<Option<String>, _>(0)?,
+            }),
+        }
+    }
+
+    async fn record_refresh_intent(
+        &self,
+        name: &str,
+        holder: &str,
+        fingerprint: &str,
+        min_remaining: Duration,
+    ) -> Result<bool, StoreError> {
+        let recorded = self
+            .execute(
+                sqlx::query(
+                    "UPDATE slack_oauth_leases SET intent = $3 WHERE name = $1 AND holder = $2 \
+                     AND expires_at > (clock_timestamp() AT TIME ZONE 'UTC') \
+                     + make_interval(secs => $4)",
+                )
+                .bind(self.lease_key(name))
+                .bind(holder)
+                .bind(fingerprint)
+                .bind(min_remaining.as_secs_f64()),
+            )
+            .await?;
+        Ok(recorded.rows_affected() == 1)
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.execute(
-            sqlx::query("DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2")
+            sqlx::query(RELEASE_LEASE)
                 .bind(self.lease_key(name))
                 .bind(holder),
         )
         .await?;
         Ok(())
     }
+
+    async fn abandon_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        // One statement: a row without an intent goes; one with an intent stays, expired.
+        self.execute(
+            sqlx::query(
+                "WITH gone AS (DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2 \
+                 AND intent IS NULL RETURNING name) \
+                 UPDATE slack_oauth_leases SET expires_at = '-infinity' \
+                 WHERE name = $1 AND holder = $2 AND intent IS NOT NULL",
+            )
+            .bind(self.lease_key(name))
+            .bind(holder),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn flag_reinstall(&self, grant: &LostGrant) -> Result<bool, StoreError> {
+        let key = Key {
+            enterprise_id: grant.enterprise_id.as_ref().map(|id| id.as_str()),
+            team_id: grant.team_id.as_ref().map(|id| id.as_str()),
+        };
+        let sql = match &grant.user_id {
+            None => format!(
+                "WITH bots AS (UPDATE slack_bots b SET needs_reinstall_reason = $4, \
+                 needs_reinstall_at = $5 WHERE {bots} AND b.bot_refresh_token = $6 \
+                 AND b.needs_reinstall_reason IS NULL RETURNING 1), \
+                 installations AS (UPDATE slack_installations i \
+                 SET bot_needs_reinstall_reason = $4, bot_needs_reinstall_at = $5 \
+                 WHERE {installations} AND i.bot_refresh_token = $6 \
+                 AND i.bot_needs_reinstall_reason IS NULL RETURNING 1) \
+                 SELECT (SELECT count(*) FROM bots) + (SELECT count(*) FROM installations)",
+                bots = Key::predicate("b"),
+                installations = Key::predicate("i"),
+            ),
+            Some(_) => format!(
+                "WITH flagged AS (UPDATE slack_installations i \
+                 SET user_needs_reinstall_reason = $4, user_needs_reinstall_at = $5 \
+                 WHERE {} AND i.user_refresh_token = $6 AND i.user_id = $7 \
+                 AND i.user_needs_reinstall_reason IS NULL RETURNING 1) \
+                 SELECT count(*) FROM flagged",
+                Key::predicate("i"),
+            ),
+        };
+        let mut query = key
+            .bind(sqlx::query(&sql), &self.client_id)
+            .bind(grant.flag.reason.as_str())
+            .bind(to_db_time(grant.flag.flagged_at))
+            .bind(grant.refresh_token.secret());
+        if let Some(user_id) = &grant.user_id {
+            query = query.bind(user_id.as_str());
+        }
+        let mut conn = self.conn().await?;
+        let row = query.fetch_one(conn.busy()).await;
+        let flagged: i64 = conn.settle(row)?.try_get(0)?;
+        Ok(flagged > 0)
+    }
 }
+
+/// Deletes the lease row `$1` if `$2` holds it (its intent goes with it).
+const RELEASE_LEASE: &str = "DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2";
 
 #[cfg(test)]
 mod tests {

@@ -5,11 +5,11 @@ use sqlx::Row;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::from_db_time;
-use crate::installation::{Bot, Installation, Scopes};
+use crate::installation::{Bot, Installation, ReinstallFlag, Scopes};
 use crate::store::StoreError;
 
 /// The `slack_installations` columns we read, in `SELECT` order (prefix each with the alias).
-pub(super) const INSTALLATION_COLUMNS: [&str; 24] = [
+pub(super) const INSTALLATION_COLUMNS: [&str; 28] = [
     "app_id",
     "enterprise_id",
     "enterprise_name",
@@ -34,10 +34,14 @@ pub(super) const INSTALLATION_COLUMNS: [&str; 24] = [
     "is_enterprise_install",
     "token_type",
     "installed_at",
+    "bot_needs_reinstall_reason",
+    "bot_needs_reinstall_at",
+    "user_needs_reinstall_reason",
+    "user_needs_reinstall_at",
 ];
 
 /// The `slack_bots` columns we read.
-pub(super) const BOT_COLUMNS: [&str; 13] = [
+pub(super) const BOT_COLUMNS: [&str; 15] = [
     "app_id",
     "enterprise_id",
     "enterprise_name",
@@ -51,17 +55,21 @@ pub(super) const BOT_COLUMNS: [&str; 13] = [
     "bot_token_expires_at",
     "is_enterprise_install",
     "installed_at",
+    "needs_reinstall_reason",
+    "needs_reinstall_at",
 ];
 
 /// The bot columns merged into an installation, selected from a `slack_bots` alias as
 /// `merged_<column>`.
-pub(super) const MERGED_BOT_COLUMNS: [&str; 6] = [
+pub(super) const MERGED_BOT_COLUMNS: [&str; 8] = [
     "bot_token",
     "bot_id",
     "bot_user_id",
     "bot_scopes",
     "bot_refresh_token",
     "bot_token_expires_at",
+    "needs_reinstall_reason",
+    "needs_reinstall_at",
 ];
 
 /// `a.col1, a.col2, ...`
@@ -119,6 +127,18 @@ pub(super) fn installation_from_row(
         get(row, TABLE, "incoming_webhook_configuration_url")?;
     installation.is_enterprise_install = get(row, TABLE, "is_enterprise_install")?;
     installation.token_type = get(row, TABLE, "token_type")?;
+    installation.bot_needs_reinstall = reinstall_flag(
+        row,
+        TABLE,
+        "bot_needs_reinstall_reason",
+        "bot_needs_reinstall_at",
+    )?;
+    installation.user_needs_reinstall = reinstall_flag(
+        row,
+        TABLE,
+        "user_needs_reinstall_reason",
+        "user_needs_reinstall_at",
+    )?;
 
     let merged_token: Option<String> = get(row, "slack_bots", "merged_bot_token")?;
     if let Some(merged_token) = merged_token {
@@ -139,6 +159,12 @@ pub(super) fn installation_from_row(
                     .map(Into::into);
             installation.bot_token_expires_at =
                 time_opt(get(row, "slack_bots", "merged_bot_token_expires_at")?);
+            installation.bot_needs_reinstall = reinstall_flag(
+                row,
+                "slack_bots",
+                "merged_needs_reinstall_reason",
+                "merged_needs_reinstall_at",
+            )?;
         }
     }
     Ok(installation)
@@ -165,6 +191,8 @@ pub(super) fn bot_from_row(row: &PgRow) -> Result<Bot, StoreError> {
     bot.bot_refresh_token = get::<Option<String>>(row, TABLE, "bot_refresh_token")?.map(Into::into);
     bot.bot_token_expires_at = time_opt(get(row, TABLE, "bot_token_expires_at")?);
     bot.is_enterprise_install = get(row, TABLE, "is_enterprise_install")?;
+    bot.needs_reinstall =
+        reinstall_flag(row, TABLE, "needs_reinstall_reason", "needs_reinstall_at")?;
     Ok(bot)
 }
 
@@ -180,6 +208,20 @@ fn non_empty(value: Option<String>) -> Option<String> {
 
 fn scopes(value: Option<String>) -> Scopes {
     value.as_deref().map(Scopes::parse).unwrap_or_default()
+}
+
+/// A reinstall mark: the reason column and its time; absent when the reason is NULL.
+fn reinstall_flag(
+    row: &PgRow,
+    table: &'static str,
+    reason: &str,
+    at: &str,
+) -> Result<Option<ReinstallFlag>, StoreError> {
+    let Some(reason) = get::<Option<String>>(row, table, reason)? else {
+        return Ok(None);
+    };
+    let at = time_opt(get(row, table, at)?).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    Ok(Some(ReinstallFlag::new(reason, at)))
 }
 
 fn time_opt(value: Option<PrimitiveDateTime>) -> Option<OffsetDateTime> {

@@ -9,7 +9,7 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
-use crate::installation::Scopes;
+use crate::installation::{ReinstallFlag, Scopes};
 use crate::store::StoreError;
 
 /// How `installed_at` is written: Python's `current_timestamp` text plus microseconds. The
@@ -109,6 +109,22 @@ impl Reader<'_> {
         parse_timestamp(&self.cell(column)?)
             .map_err(|e| self.corrupt(column, e))?
             .ok_or_else(|| self.corrupt(column, "is NULL, expected a timestamp"))
+    }
+
+    /// A reinstall mark: the reason column and its time (Unix seconds); absent when the reason
+    /// is NULL.
+    pub(super) fn reinstall_flag(
+        &self,
+        reason: &str,
+        at: &str,
+    ) -> Result<Option<ReinstallFlag>, StoreError> {
+        let Some(reason) = self.text(reason)? else {
+            return Ok(None);
+        };
+        let flagged_at = parse_timestamp(&self.cell(at)?)
+            .map_err(|e| self.corrupt(at, e))?
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        Ok(Some(ReinstallFlag::new(reason, flagged_at)))
     }
 
     /// A boolean written as 0/1 (or `true`/`false` text by other writers).

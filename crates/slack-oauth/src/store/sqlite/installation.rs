@@ -9,7 +9,9 @@ use super::statement::{statement, Statement};
 use super::{reading, SqliteStore};
 use crate::installation::{Bot, Installation};
 use crate::store::memory::soonest_expiry;
-use crate::store::{InstallationQuery, InstallationStore, RotatedToken, StoreError, TokenUpdate};
+use crate::store::{
+    InstallationQuery, InstallationStore, LostGrant, RotatedToken, StoreError, TokenUpdate,
+};
 
 const INSERT_INSTALLATION: &str = "INSERT INTO slack_installations (client_id, app_id, \
     enterprise_id, enterprise_name, enterprise_url, team_id, team_name, bot_token, bot_id, \
@@ -31,14 +33,19 @@ const SELECT_INSTALLATION: &str = "SELECT i.app_id, i.enterprise_id, i.enterpris
     i.user_scopes, i.user_refresh_token, i.user_token_expires_at, i.incoming_webhook_url, \
     i.incoming_webhook_channel, i.incoming_webhook_channel_id, \
     i.incoming_webhook_configuration_url, i.is_enterprise_install, i.token_type, i.installed_at, \
+    i.bot_needs_reinstall_reason, i.bot_needs_reinstall_at, \
+    i.user_needs_reinstall_reason, i.user_needs_reinstall_at, \
     b.bot_token AS latest_bot_token, b.bot_id AS latest_bot_id, \
     b.bot_user_id AS latest_bot_user_id, b.bot_scopes AS latest_bot_scopes, \
     b.bot_refresh_token AS latest_bot_refresh_token, \
-    b.bot_token_expires_at AS latest_bot_token_expires_at";
+    b.bot_token_expires_at AS latest_bot_token_expires_at, \
+    b.needs_reinstall_reason AS latest_bot_needs_reinstall_reason, \
+    b.needs_reinstall_at AS latest_bot_needs_reinstall_at";
 
 const SELECT_BOT: &str = "SELECT app_id, enterprise_id, enterprise_name, team_id, team_name, \
     bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token, bot_token_expires_at, \
-    is_enterprise_install, installed_at FROM slack_bots";
+    is_enterprise_install, installed_at, needs_reinstall_reason, needs_reinstall_at \
+    FROM slack_bots";
 
 /// "Latest" everywhere: newest `installed_at`, ties to the newest row. Both orders are served
 /// by index seeks (see the migration), with no sort.
@@ -86,7 +93,7 @@ fn find_installation_sql(user_filter: &str) -> String {
         "{SELECT_INSTALLATION} FROM (SELECT * FROM slack_installations WHERE client_id = ?1 \
          AND enterprise_id = ?2 AND team_id = ?3 {user_filter} {LATEST} LIMIT 1) AS i \
          LEFT JOIN (SELECT bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token, \
-         bot_token_expires_at FROM slack_bots WHERE client_id = ?1 AND enterprise_id = ?2 \
+         bot_token_expires_at, needs_reinstall_reason, needs_reinstall_at FROM slack_bots WHERE client_id = ?1 AND enterprise_id = ?2 \
          AND team_id = ?3 {LATEST} LIMIT 1) AS b ON 1 = 1"
     )
 }
@@ -162,6 +169,10 @@ fn installation_from_row(row: RowRef<'_>, always_merge: bool) -> Result<Installa
     i.incoming_webhook_configuration_url = r.text("incoming_webhook_configuration_url")?;
     i.is_enterprise_install = r.flag("is_enterprise_install")?;
     i.token_type = r.text("token_type")?;
+    i.bot_needs_reinstall =
+        r.reinstall_flag("bot_needs_reinstall_reason", "bot_needs_reinstall_at")?;
+    i.user_needs_reinstall =
+        r.reinstall_flag("user_needs_reinstall_reason", "user_needs_reinstall_at")?;
 
     let b = Reader {
         row,
@@ -175,6 +186,10 @@ fn installation_from_row(row: RowRef<'_>, always_merge: bool) -> Result<Installa
             i.bot_scopes = b.scopes("latest_bot_scopes")?;
             i.bot_refresh_token = b.optional("latest_bot_refresh_token")?;
             i.bot_token_expires_at = b.expiry("latest_bot_token_expires_at")?;
+            i.bot_needs_reinstall = b.reinstall_flag(
+                "latest_bot_needs_reinstall_reason",
+                "latest_bot_needs_reinstall_at",
+            )?;
         }
     }
     Ok(i)
@@ -198,6 +213,7 @@ fn bot_from_row(row: RowRef<'_>) -> Result<Bot, StoreError> {
     bot.bot_refresh_token = r.optional("bot_refresh_token")?;
     bot.bot_token_expires_at = r.expiry("bot_token_expires_at")?;
     bot.is_enterprise_install = r.flag("is_enterprise_install")?;
+    bot.needs_reinstall = r.reinstall_flag("needs_reinstall_reason", "needs_reinstall_at")?;
     Ok(bot)
 }
 
@@ -446,14 +462,64 @@ impl InstallationStore for SqliteStore {
         &self,
         name: &str,
         holder: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
+        ttl: std::time::Duration,
+    ) -> Result<crate::store::LeaseAcquisition, StoreError> {
+        super::state::try_acquire_lease(self, name, holder, ttl).await
+    }
+
+    async fn record_refresh_intent(
+        &self,
+        name: &str,
+        holder: &str,
+        fingerprint: &str,
+        min_remaining: std::time::Duration,
     ) -> Result<bool, StoreError> {
-        super::state::try_acquire_lease(self, name, holder, now, until).await
+        super::state::record_refresh_intent(self, name, holder, fingerprint, min_remaining).await
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         super::state::release_lease(self, name, holder).await
+    }
+
+    async fn abandon_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        super::state::abandon_lease(self, name, holder).await
+    }
+
+    async fn flag_reinstall(&self, grant: &LostGrant) -> Result<bool, StoreError> {
+        let client_id = self.client_id.as_str();
+        let enterprise_id = id_or_empty(grant.enterprise_id.as_ref());
+        let team_id = id_or_empty(grant.team_id.as_ref());
+        let reason = grant.flag.reason.as_str();
+        let at = grant.flag.flagged_at.unix_timestamp();
+        let lost = grant.refresh_token.secret();
+        let statements = match &grant.user_id {
+            None => [
+                "UPDATE slack_bots SET needs_reinstall_reason = ?, needs_reinstall_at = ? \
+                 WHERE client_id = ? AND enterprise_id = ? AND team_id = ? \
+                 AND bot_refresh_token = ? AND needs_reinstall_reason IS NULL",
+                "UPDATE slack_installations SET bot_needs_reinstall_reason = ?, \
+                 bot_needs_reinstall_at = ? WHERE client_id = ? AND enterprise_id = ? \
+                 AND team_id = ? AND bot_refresh_token = ? AND bot_needs_reinstall_reason IS NULL",
+            ]
+            .into_iter()
+            .map(|sql| statement!(sql, reason, at, client_id, enterprise_id, team_id, lost))
+            .collect(),
+            Some(user_id) => vec![statement!(
+                "UPDATE slack_installations SET user_needs_reinstall_reason = ?, \
+                 user_needs_reinstall_at = ? WHERE client_id = ? AND enterprise_id = ? \
+                 AND team_id = ? AND user_id = ? AND user_refresh_token = ? \
+                 AND user_needs_reinstall_reason IS NULL",
+                reason,
+                at,
+                client_id,
+                enterprise_id,
+                team_id,
+                user_id.as_str(),
+                lost,
+            )],
+        };
+        let changed = self.write(statements).await?;
+        Ok(changed.iter().sum::<u64>() > 0)
     }
 }
 
@@ -470,7 +536,7 @@ impl SqliteStore {
         let team_id = id_or_empty(update.team_id.as_ref());
         let previous = update.previous_refresh_token.secret();
         let refresh_token = update.refresh_token.secret();
-        let expires_at = update.expires_at.unix_timestamp();
+        let expires_at = expiry_seconds(update.expires_at);
         let mut statements = match &update.token {
             RotatedToken::Bot { token } => [
                 update_bot_token!("slack_installations"),

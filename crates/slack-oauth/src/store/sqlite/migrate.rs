@@ -4,6 +4,7 @@
 //! runs unchanged on an empty file, on a database Python created (`user_version` 0, slack_sdk's
 //! tables present) and on one an earlier slack-oauth release migrated through sqlx (its
 //! `_sqlx_migrations` table is left as it is, so that release still opens the file). Each
+//! Migration 2 adds nullable columns for reinstall flags and refresh intents. Each
 //! migration and the new `user_version` commit in one `BEGIN IMMEDIATE` transaction, so two
 //! processes opening a new file at once apply it once.
 
@@ -12,10 +13,16 @@ use rusqlite::Connection;
 use crate::store::StoreError;
 
 /// `(version, SQL)`, in order; a version is its position, from 1.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../../migrations/sqlite/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../migrations/sqlite/0002_token_custody.sql"),
+    ),
+];
 
 /// The schema version this build writes.
 pub(super) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

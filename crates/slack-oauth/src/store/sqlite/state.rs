@@ -1,13 +1,14 @@
 //! `StateStore` for `SqliteStore` (`oauth_states`, shared with slack_sdk) and the lease table.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use super::statement::{statement, Statement};
 use super::SqliteStore;
 use crate::secret::StateValue;
-use crate::store::{new_state_value, StateStore, StoreError};
+use crate::store::{new_state_value, LeaseAcquisition, StateStore, StoreError};
 
 /// Every how many `issue` calls expired states are purged (slack_sdk never purges, W10), so
 /// abandoned installs and bots hitting the install page cannot grow the table without bound.
@@ -64,15 +65,22 @@ impl StateStore for SqliteStore {
     }
 }
 
-/// Takes the lease if it is free, expired at `now`, or already held by `holder` (an upsert whose
-/// update only happens under that condition).
+/// `now + duration` in Unix milliseconds, saturating.
+fn millis_after(now: OffsetDateTime, duration: Duration) -> i64 {
+    let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+    unix_millis(now).saturating_add(millis)
+}
+
+/// Takes the lease for `ttl` if it is free, expired, or already held by `holder` (an upsert
+/// whose update only happens under that condition), and reads back any intent left on it, in
+/// one transaction. "Now" is the store's clock: the one machine that owns the file.
 pub(super) async fn try_acquire_lease(
     store: &SqliteStore,
     name: &str,
     holder: &str,
-    now: OffsetDateTime,
-    until: OffsetDateTime,
-) -> Result<bool, StoreError> {
+    ttl: Duration,
+) -> Result<LeaseAcquisition, StoreError> {
+    let now = store.clock.now();
     let taken = store
         .write(vec![statement!(
             "INSERT INTO slack_oauth_leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
@@ -82,14 +90,51 @@ pub(super) async fn try_acquire_lease(
              OR slack_oauth_leases.holder = excluded.holder",
             name,
             holder,
-            unix_millis(until),
+            millis_after(now, ttl),
             unix_millis(now),
         )])
         .await?;
-    Ok(taken[0] > 0)
+    if taken[0] == 0 {
+        return Ok(LeaseAcquisition::Busy);
+    }
+    // Only the holder changes the intent from here on, so this read cannot race.
+    let name = name.to_owned();
+    let pending_intent = store
+        .read(move |connection| {
+            connection
+                .prepare_cached("SELECT intent FROM slack_oauth_leases WHERE name = ?")
+                .and_then(|mut statement| {
+                    statement.query_row([name], |row| row.get::<_, Option<String>>(0))
+                })
+                .map_err(super::reading)
+        })
+        .await?;
+    Ok(LeaseAcquisition::Held { pending_intent })
 }
 
-/// Releases the lease if `holder` holds it.
+/// Records the intent if `holder` holds the lease with more than `min_remaining` left.
+pub(super) async fn record_refresh_intent(
+    store: &SqliteStore,
+    name: &str,
+    holder: &str,
+    fingerprint: &str,
+    min_remaining: Duration,
+) -> Result<bool, StoreError> {
+    let now = store.clock.now();
+    let recorded = store
+        .write(vec![statement!(
+            "UPDATE slack_oauth_leases SET intent = ? \
+             WHERE name = ? AND holder = ? AND expires_at > ?",
+            fingerprint,
+            name,
+            holder,
+            millis_after(now, min_remaining),
+        )])
+        .await?;
+    Ok(recorded[0] > 0)
+}
+
+/// Releases the lease if `holder` holds it (its intent goes with it).
 pub(super) async fn release_lease(
     store: &SqliteStore,
     name: &str,
@@ -97,6 +142,29 @@ pub(super) async fn release_lease(
 ) -> Result<(), StoreError> {
     store
         .write(vec![release_lease_statement(name, holder)])
+        .await?;
+    Ok(())
+}
+
+/// Gives up the lease if `holder` holds it, keeping the row (expired) when it carries an intent.
+pub(super) async fn abandon_lease(
+    store: &SqliteStore,
+    name: &str,
+    holder: &str,
+) -> Result<(), StoreError> {
+    store
+        .write(vec![
+            statement!(
+                "DELETE FROM slack_oauth_leases WHERE name = ? AND holder = ? AND intent IS NULL",
+                name,
+                holder,
+            ),
+            statement!(
+                "UPDATE slack_oauth_leases SET expires_at = 0 WHERE name = ? AND holder = ?",
+                name,
+                holder,
+            ),
+        ])
         .await?;
     Ok(())
 }

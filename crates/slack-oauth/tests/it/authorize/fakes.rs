@@ -83,7 +83,7 @@ impl<S: InstallationStore + Clone + 'static> CountingRefresher<S> {
             previous_refresh_token: previous.clone(),
             token,
             refresh_token: refresh.clone(),
-            expires_at: fresh_expiry(),
+            expires_at: Some(fresh_expiry()),
         };
         assert!(self.store.update_rotated_token(&update).await.unwrap());
     }

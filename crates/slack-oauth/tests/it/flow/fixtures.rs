@@ -194,14 +194,36 @@ impl InstallationStore for FakeStore {
         &self,
         _name: &str,
         _holder: &str,
-        _now: OffsetDateTime,
-        _until: OffsetDateTime,
+        _ttl: std::time::Duration,
+    ) -> Result<slack_oauth::store::LeaseAcquisition, StoreError> {
+        Ok(slack_oauth::store::LeaseAcquisition::Held {
+            pending_intent: None,
+        })
+    }
+
+    async fn record_refresh_intent(
+        &self,
+        _name: &str,
+        _holder: &str,
+        _fingerprint: &str,
+        _min_remaining: std::time::Duration,
     ) -> Result<bool, StoreError> {
         Ok(true)
     }
 
     async fn release_lease(&self, _name: &str, _holder: &str) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn abandon_lease(&self, _name: &str, _holder: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn flag_reinstall(
+        &self,
+        _grant: &slack_oauth::store::LostGrant,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }
 
@@ -270,14 +292,36 @@ impl<S: InstallationStore> InstallationStore for FailingSave<S> {
         &self,
         name: &str,
         holder: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
+        ttl: std::time::Duration,
+    ) -> Result<slack_oauth::store::LeaseAcquisition, StoreError> {
+        self.0.try_acquire_lease(name, holder, ttl).await
+    }
+
+    async fn record_refresh_intent(
+        &self,
+        name: &str,
+        holder: &str,
+        fingerprint: &str,
+        min_remaining: std::time::Duration,
     ) -> Result<bool, StoreError> {
-        self.0.try_acquire_lease(name, holder, now, until).await
+        self.0
+            .record_refresh_intent(name, holder, fingerprint, min_remaining)
+            .await
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.0.release_lease(name, holder).await
+    }
+
+    async fn abandon_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.0.abandon_lease(name, holder).await
+    }
+
+    async fn flag_reinstall(
+        &self,
+        grant: &slack_oauth::store::LostGrant,
+    ) -> Result<bool, StoreError> {
+        self.0.flag_reinstall(grant).await
     }
 }
 

@@ -3,9 +3,9 @@
 use futures::StreamExt as _;
 use slack_emulator::Emulator;
 use slack_oauth::installation::Installation;
-use slack_oauth::rotation::{rotate_all, BatchOptions, Rotation, RotationEvent};
+use slack_oauth::rotation::{rotate_all, BatchOptions, Rotation, RotationEvent, TokenKind};
 use slack_oauth::secret::RefreshToken;
-use slack_oauth::store::{InstallationStore, MemoryStore};
+use slack_oauth::store::{InstallationQuery, InstallationStore, MemoryStore};
 use time::OffsetDateTime;
 
 use super::{long_ago, rotating_emulator, rotating_installation, rotator};
@@ -49,7 +49,7 @@ async fn rotates_every_due_installation_once_per_token() {
         max_per_minute: 240,
         ..BatchOptions::default()
     };
-    let events: Vec<_> = rotate_all(Rotation::new(rotator(&emulator), store), options)
+    let events: Vec<_> = rotate_all(Rotation::new(rotator(&emulator), store.clone()), options)
         .collect()
         .await;
 
@@ -64,23 +64,56 @@ async fn rotates_every_due_installation_once_per_token() {
     assert_eq!(summary.rotated, 3);
     assert_eq!(summary.bot_tokens, 2, "T1's shared bot once, T2's bot");
     assert_eq!(summary.user_tokens, 3);
-    assert_eq!(summary.failed, 1);
+    assert_eq!(summary.failed, 0);
+    assert_eq!(summary.needs_reinstall, 1, "T4's refused grant");
     assert_eq!(summary.not_needed, 0);
     assert_eq!(events.len(), 6);
-    let failed: Vec<_> = events
+    let marked: Vec<_> = events
         .iter()
         .filter_map(|event| match event {
-            RotationEvent::Failed { ids, error } => Some((ids.clone().unwrap(), error.clone())),
+            RotationEvent::NeedsReinstall { ids, token, reason } => {
+                Some((ids.clone(), *token, reason.clone()))
+            }
             _ => None,
         })
         .collect();
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].0.team_id.as_ref().unwrap().as_str(), "T4");
-    assert_eq!(failed[0].1, "invalid_refresh_token");
+    assert_eq!(marked.len(), 1);
+    assert_eq!(marked[0].0.team_id.as_ref().unwrap().as_str(), "T4");
+    assert_eq!(marked[0].1, TokenKind::Bot);
+    assert_eq!(marked[0].2, "invalid_refresh_token");
     let counters = emulator.counters();
     assert_eq!(counters.refreshes_served, 5);
     assert_eq!(counters.spent_refresh_token_reuse, 0);
     assert!(counters.refresh_redemptions.values().all(|n| *n == 1));
+    let bot = store
+        .find_bot(&InstallationQuery::team("T4"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        bot.needs_reinstall.map(|flag| flag.reason).as_deref(),
+        Some("invalid_refresh_token"),
+        "the store holds the mark"
+    );
+
+    // The next run reports it again without sending the dead token.
+    let calls = counters.calls.get("oauth.v2.access").copied();
+    let again: Vec<_> = rotate_all(
+        Rotation::new(rotator(&emulator), store),
+        BatchOptions::default(),
+    )
+    .collect()
+    .await;
+    let RotationEvent::Finished { summary } = again.last().unwrap() else {
+        panic!("the last event is Finished: {again:?}");
+    };
+    assert_eq!(summary.needs_reinstall, 1);
+    assert_eq!(summary.rotated, 0);
+    assert_eq!(
+        emulator.counters().calls.get("oauth.v2.access").copied(),
+        calls,
+        "a marked token is never sent again"
+    );
 }
 
 #[tokio::test]

@@ -194,13 +194,36 @@ impl InstallationStore for FlakySaves {
         &self,
         name: &str,
         holder: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.inner.try_acquire_lease(name, holder, now, until).await
+        ttl: std::time::Duration,
+    ) -> Result<slack_oauth::store::LeaseAcquisition, StoreError> {
+        self.inner.try_acquire_lease(name, holder, ttl).await
     }
+
+    async fn record_refresh_intent(
+        &self,
+        name: &str,
+        holder: &str,
+        fingerprint: &str,
+        min_remaining: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .record_refresh_intent(name, holder, fingerprint, min_remaining)
+            .await
+    }
+
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.inner.release_lease(name, holder).await
+    }
+
+    async fn abandon_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.abandon_lease(name, holder).await
+    }
+
+    async fn flag_reinstall(
+        &self,
+        grant: &slack_oauth::store::LostGrant,
+    ) -> Result<bool, StoreError> {
+        self.inner.flag_reinstall(grant).await
     }
 }
 
@@ -299,12 +322,12 @@ async fn a_waiter_returns_the_token_another_holder_saved() {
     let installation = rotating_installation(&emulator, "T1", "U1", long_ago());
     let store = MemoryStore::new();
     store.save(&installation).await.unwrap();
-    let now = OffsetDateTime::now_utc();
     let lease = "rotation:111.222:-:T1:bot";
     assert!(store
-        .try_acquire_lease(lease, "other-instance", now, now + time::Duration::hours(1))
+        .try_acquire_lease(lease, "other-instance", Duration::from_secs(3_600))
         .await
-        .unwrap());
+        .unwrap()
+        .is_held());
     let bot = installation.to_bot().unwrap();
     let rotation = rotation(&emulator, store.clone()).lease_ttl(Duration::from_secs(30));
     let waiter = tokio::spawn({
@@ -326,7 +349,7 @@ async fn a_waiter_returns_the_token_another_holder_saved() {
             token: rotated.bot_token.clone(),
         },
         refresh_token: rotated.bot_refresh_token.clone().unwrap(),
-        expires_at: rotated.bot_token_expires_at.unwrap(),
+        expires_at: rotated.bot_token_expires_at,
     };
     assert!(store.update_rotated_token(&update).await.unwrap());
     let fresh = waiter.await.unwrap().unwrap();
@@ -344,12 +367,12 @@ async fn a_lease_held_past_the_bound_is_a_lease_timeout() {
     let installation = rotating_installation(&emulator, "T1", "U1", long_ago());
     let store = MemoryStore::new();
     store.save(&installation).await.unwrap();
-    let now = OffsetDateTime::now_utc();
     let lease = "rotation:111.222:-:T1:bot";
     assert!(store
-        .try_acquire_lease(lease, "stuck-instance", now, now + time::Duration::hours(1))
+        .try_acquire_lease(lease, "stuck-instance", Duration::from_secs(3_600))
         .await
-        .unwrap());
+        .unwrap()
+        .is_held());
     let error = rotation(&emulator, store)
         .lease_ttl(Duration::from_millis(300))
         .rotate_bot(&installation.to_bot().unwrap())
@@ -397,7 +420,7 @@ async fn invalid_refresh_token_after_another_instance_won_is_a_success() {
             token: theirs.bot_token.clone(),
         },
         refresh_token: theirs.bot_refresh_token.clone().unwrap(),
-        expires_at: theirs.bot_token_expires_at.unwrap(),
+        expires_at: theirs.bot_token_expires_at,
     };
     assert!(store.update_rotated_token(&update).await.unwrap());
     // Slack refuses our spent token; the store holds a newer one: that is the answer.

@@ -205,15 +205,7 @@ async fn incomplete_answers_are_errors_never_a_half_rotated_token() {
     let bot = rotating_installation(&emulator, "T1", "U1", long_ago())
         .to_bot()
         .unwrap();
-    let cases: [(&str, IsExpected); 4] = [
-        ("expires_in", |e| {
-            matches!(
-                e,
-                RotationError::MissingExpiresIn {
-                    token: TokenKind::Bot
-                }
-            )
-        }),
+    let cases: [(&str, IsExpected); 3] = [
         ("refresh_token", |e| {
             matches!(
                 e,
@@ -243,6 +235,28 @@ async fn incomplete_answers_are_errors_never_a_half_rotated_token() {
         assert!(expected(&error), "without {field}: {error:?}");
         assert!(error.to_string().contains("oauth.v2.access") || field == "token_type");
     }
+}
+
+/// The refresh token is spent once Slack answers, so an answer without `expires_in` is kept,
+/// with no expiry, never dropped.
+#[tokio::test]
+async fn an_answer_without_expires_in_is_kept_with_no_expiry() {
+    let emulator = rotating_emulator().await;
+    let bot = rotating_installation(&emulator, "T1", "U1", long_ago())
+        .to_bot()
+        .unwrap();
+    let rotated = answer_without("expires_in")
+        .await
+        .perform_bot_token_rotation(&bot, 120)
+        .await
+        .unwrap()
+        .expect("rotated");
+    assert_ne!(rotated.bot_token, bot.bot_token, "the new token is kept");
+    assert!(
+        rotated.bot_refresh_token.is_some(),
+        "with its refresh token"
+    );
+    assert_eq!(rotated.bot_token_expires_at, None, "and no expiry");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use slack_oauth::installation::{Bot, Installation};
 use slack_oauth::secret::StateValue;
 use slack_oauth::store::{
-    InstallationQuery, InstallationStore, PostgresStore, StateStore, StoreError, TokenUpdate,
+    InstallationQuery, InstallationStore, LeaseAcquisition, LostGrant, PostgresStore, StateStore,
+    StoreError, TokenUpdate,
 };
 use time::OffsetDateTime;
 
@@ -91,14 +92,33 @@ impl InstallationStore for SuiteStore {
         &self,
         name: &str,
         holder: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
+        ttl: std::time::Duration,
+    ) -> Result<LeaseAcquisition, StoreError> {
+        self.store.try_acquire_lease(name, holder, ttl).await
+    }
+
+    async fn record_refresh_intent(
+        &self,
+        name: &str,
+        holder: &str,
+        fingerprint: &str,
+        min_remaining: std::time::Duration,
     ) -> Result<bool, StoreError> {
-        self.store.try_acquire_lease(name, holder, now, until).await
+        self.store
+            .record_refresh_intent(name, holder, fingerprint, min_remaining)
+            .await
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.store.release_lease(name, holder).await
+    }
+
+    async fn abandon_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.store.abandon_lease(name, holder).await
+    }
+
+    async fn flag_reinstall(&self, grant: &LostGrant) -> Result<bool, StoreError> {
+        self.store.flag_reinstall(grant).await
     }
 }
 

@@ -74,6 +74,11 @@ async fn schema_is_slack_sdk_sqlalchemy_ddl() {
         "is_enterprise_install boolean NOT NULL".to_owned(),
         "token_type character varying(32)".to_owned(),
         format!("installed_at {ts} NOT NULL"),
+        // slack-oauth's nullable additions, after slack_sdk's columns (which it names).
+        "bot_needs_reinstall_reason text".to_owned(),
+        format!("bot_needs_reinstall_at {ts}"),
+        "user_needs_reinstall_reason text".to_owned(),
+        format!("user_needs_reinstall_at {ts}"),
     ];
     let expected_bots = [
         "id integer NOT NULL".to_owned(),
@@ -91,6 +96,8 @@ async fn schema_is_slack_sdk_sqlalchemy_ddl() {
         format!("bot_token_expires_at {ts}"),
         "is_enterprise_install boolean NOT NULL".to_owned(),
         format!("installed_at {ts} NOT NULL"),
+        "needs_reinstall_reason text".to_owned(),
+        format!("needs_reinstall_at {ts}"),
     ];
     let expected_states = [
         "id integer NOT NULL".to_owned(),
@@ -164,7 +171,10 @@ async fn migrations_are_idempotent_and_keep_existing_rows() {
         .fetch_all(second.pool())
         .await
         .unwrap();
-    assert_eq!(versions, [20_250_101_000_001, 20_250_101_000_002]);
+    assert_eq!(
+        versions,
+        [20_250_101_000_001, 20_250_101_000_002, 20_250_101_000_003]
+    );
     first.close().await;
     second.close().await;
 }
