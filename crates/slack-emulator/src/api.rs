@@ -37,10 +37,12 @@ pub(crate) async fn handle(
         tokio::time::sleep(latency).await;
     }
     let mut answer_delay = None;
+    let mut lose_answer = false;
     match fault {
         None => {}
         Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::SlowResponse(delay)) => answer_delay = Some(delay),
+        Some(Fault::AnswerLost) => lose_answer = true,
         Some(fault) => {
             if let Some(response) = fault_response(&fault) {
                 return response;
@@ -52,7 +54,26 @@ pub(crate) async fn handle(
     if let Some(delay) = answer_delay {
         tokio::time::sleep(delay).await;
     }
+    if lose_answer {
+        return broken_response();
+    }
     response
+}
+
+/// A response whose body fails at once: the server breaks the connection mid-answer.
+fn broken_response() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "emulated: the answer was lost",
+        ))
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)],
+        axum::body::Body::from_stream(failing),
+    )
+        .into_response()
 }
 
 /// Runs one method and turns its result into Slack's JSON (HTTP 200 even for `ok:false`).

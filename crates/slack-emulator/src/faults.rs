@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 
 /// A failure injected with [`Emulator::inject`](crate::Emulator::inject), applied to a call
 /// before normal handling. A faulted call changes no state, except with [`Fault::Slow`] and
-/// [`Fault::SlowResponse`], which answer normally in the end.
+/// [`Fault::SlowResponse`], which answer normally in the end, and [`Fault::AnswerLost`], which
+/// handles the call and loses the answer.
 ///
 /// ```
 /// use std::time::Duration;
@@ -46,6 +47,9 @@ pub enum Fault {
     SlowResponse(Duration),
     /// HTTP 200 with `{"ok":false,"error":<given string>}`.
     SlackError(String),
+    /// Handles the call (tokens are issued, refresh tokens spent), then breaks the connection
+    /// instead of answering: the client sees a transport error, the answer is lost.
+    AnswerLost,
 }
 
 /// Method name that [`Emulator::inject`](crate::Emulator::inject) matches against any method.
@@ -127,7 +131,7 @@ pub(crate) fn fault_response(fault: &Fault) -> Option<Response> {
             StatusCode::OK,
             &serde_json::json!({"ok": false, "error": error}),
         )),
-        Fault::Slow(_) | Fault::SlowResponse(_) => None,
+        Fault::Slow(_) | Fault::SlowResponse(_) | Fault::AnswerLost => None,
     }
 }
 

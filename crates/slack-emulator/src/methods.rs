@@ -150,7 +150,18 @@ impl Shared {
         let Some(record) = inner.refresh.get_mut(refresh_token) else {
             return Err("invalid_refresh_token");
         };
-        if record.revoked {
+        let key = record.key.clone();
+        let revoked = record.revoked;
+        inner
+            .counters
+            .refresh_presented_at
+            .entry(key)
+            .or_default()
+            .push(now);
+        let Some(record) = inner.refresh.get_mut(refresh_token) else {
+            return Err("invalid_refresh_token");
+        };
+        if revoked {
             return Err("invalid_refresh_token");
         }
         let in_grace = match record.spent_at {

@@ -139,6 +139,17 @@ impl Emulator {
         self.shared().lock().counters.clone()
     }
 
+    /// Whether `refresh_token` is live (issued, never redeemed), spent, revoked, or unknown.
+    pub fn refresh_token_status(&self, refresh_token: &str) -> crate::RefreshTokenStatus {
+        use crate::RefreshTokenStatus;
+        match self.shared().lock().refresh.get(refresh_token) {
+            None => RefreshTokenStatus::Unknown,
+            Some(record) if record.revoked => RefreshTokenStatus::Revoked,
+            Some(record) if record.spent_at.is_some() => RefreshTokenStatus::Spent,
+            Some(_) => RefreshTokenStatus::Live,
+        }
+    }
+
     /// Sets every counter back to zero (issued codes and tokens stay valid).
     pub fn reset_counters(&self) {
         self.shared().lock().counters = Counters::default();

@@ -36,6 +36,25 @@ pub struct Counters {
     /// Successful redemptions per refresh token, keyed by
     /// [`refresh_token_key`](crate::refresh_token_key).
     pub refresh_redemptions: BTreeMap<String, u64>,
+    /// When each refresh token was presented (accepted or refused), in the emulator's Unix
+    /// time, keyed like `refresh_redemptions`: two presentations close together mean two
+    /// holders sent it at once.
+    pub refresh_presented_at: BTreeMap<String, Vec<Duration>>,
+}
+
+/// What the emulator knows of a refresh token ([`Emulator::refresh_token_status`]).
+///
+/// [`Emulator::refresh_token_status`]: crate::Emulator::refresh_token_status
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefreshTokenStatus {
+    /// Issued and never redeemed: the one live refresh token of its pair.
+    Live,
+    /// Redeemed once (a newer pair exists).
+    Spent,
+    /// Revoked (`auth.revoke`, a family revocation, or the active-token limit).
+    Revoked,
+    /// Never issued by this emulator.
+    Unknown,
 }
 
 /// The emulator's own time: a monotonic clock plus an offset that tests move forward.

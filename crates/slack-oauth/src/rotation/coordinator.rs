@@ -25,8 +25,12 @@ const SAVE_RETRY_FOR: Duration = Duration::from_secs(60);
 const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(5);
 /// The default hard deadline of one refresh call (`--slack-timeout`).
 const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
-/// Lease time kept beyond the Slack deadline when a refresh is sent, for the save that follows.
-const SAVE_MARGIN: Duration = Duration::from_secs(5);
+/// Lease time kept beyond the Slack deadline when a refresh is sent, for the save that follows
+/// (at most; half the deadline when that is shorter). A save takes milliseconds; the margin
+/// covers a slow store.
+const SAVE_MARGIN: Duration = Duration::from_secs(2);
+/// Lease time for taking the lease and reading the token before the intent is recorded.
+const ACQUIRE_MARGIN: Duration = Duration::from_millis(250);
 /// The `tracing` target of the one warning event raised per lost grant.
 pub const REINSTALL_EVENT_TARGET: &str = "slack_oauth::reinstall_needed";
 
@@ -57,8 +61,9 @@ const GRANT_GONE: &[&str] = &[
 ///    redeemed, see 5) is refreshed, with the stored refresh token;
 /// 5. a **durable intent**: the store records which refresh token is about to be redeemed, and
 ///    only if the lease has more time left than the Slack deadline ([`slack_timeout`], default
-///    10 s, retries and `Retry-After` waits included) plus 5 s for the save; the call is
-///    abandoned at the deadline. So no lease ever expires while its holder may still send;
+///    10 s, retries and `Retry-After` waits included) plus a margin for the save (half the
+///    deadline, at most 2 s); the call is abandoned at the deadline. So no lease ever expires
+///    while its holder may still send;
 /// 6. the answer decides:
 ///    - new tokens: a compare-and-swap save on the old refresh token that also releases the
 ///      lease and removes the intent, in one transaction; retried with backoff for 60 s
@@ -207,7 +212,8 @@ where
     }
 
     /// How long a lease is taken for (default 60 s). It is raised, if needed, to the Slack
-    /// deadline plus 20 s, so that a refresh can always be sent under it.
+    /// deadline plus the save margin (half the deadline, at most 2 s) plus 250 ms, so that a
+    /// refresh can always be sent under it. A holder that dies keeps the lease this long.
     #[must_use]
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
@@ -497,10 +503,18 @@ where
         }
     }
 
-    /// The lease TTL, at least the Slack deadline plus 20 s.
+    /// Lease time required beyond the Slack deadline when the intent is recorded.
+    fn save_margin(&self) -> Duration {
+        SAVE_MARGIN.min(self.slack_timeout / 2)
+    }
+
+    /// The lease TTL, at least what a refresh needs.
     fn effective_lease_ttl(&self) -> Duration {
-        self.lease_ttl
-            .max(self.slack_timeout.saturating_add(Duration::from_secs(20)))
+        let needed = self
+            .slack_timeout
+            .saturating_add(self.save_margin())
+            .saturating_add(ACQUIRE_MARGIN);
+        self.lease_ttl.max(needed)
     }
 
     /// Takes (or, already holding it, extends) the lease.
@@ -554,7 +568,7 @@ where
                 lease,
                 &self.shared.holder,
                 &fingerprint,
-                self.slack_timeout.saturating_add(SAVE_MARGIN),
+                self.slack_timeout.saturating_add(self.save_margin()),
             )
             .await;
         match recorded {

@@ -166,7 +166,8 @@ impl RotationError {
     }
 
     /// Whether trying again later may succeed (rate limits, Slack or network trouble, a busy
-    /// store, a held lease).
+    /// store, a held lease, an answer that was lost or unreadable: the next attempt finds out
+    /// whether the refresh token was spent).
     ///
     /// ```
     /// use slack_oauth::rotation::{RotationError, TokenKind};
@@ -174,6 +175,10 @@ impl RotationError {
     /// assert!(!RotationError::NoRefreshToken { token: TokenKind::User }.is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
+        // An unclear outcome is settled by the next attempt (see `Rotation`): retry it.
+        if self.may_have_redeemed() {
+            return true;
+        }
         match self {
             Self::Api { source, .. } => source.is_transient(),
             Self::Slack { error, .. } => matches!(

@@ -70,6 +70,8 @@ impl StoreError {
             #[cfg(feature = "postgres")]
             Self::Database(error) => match error {
                 sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed => StoreErrorKind::Unavailable,
@@ -98,11 +100,19 @@ impl StoreError {
 
 #[cfg(feature = "postgres")]
 fn is_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
-    // Serialization failure, deadlock, lock not available, too many connections, admin shutdown.
-    matches!(
-        error.code().as_deref(),
-        Some("40001" | "40P01" | "55P03" | "53300" | "57P01")
-    )
+    // By SQLSTATE: connection exceptions (class 08), insufficient resources (53: disk full,
+    // out of memory, too many connections), operator intervention (57P01 admin shutdown,
+    // 57P02 crash shutdown, 57P03 cannot connect now: a restarting server), serialization
+    // failure, deadlock, lock not available.
+    let Some(code) = error.code() else {
+        return false;
+    };
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(
+            code.as_ref(),
+            "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03"
+        )
 }
 
 /// SQLite's primary result codes, sorted into kinds: busy or locked past the timeout, I/O and

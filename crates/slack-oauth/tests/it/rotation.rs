@@ -10,6 +10,9 @@ mod exactly_once;
 // `rotate_all`: events, summary, the shared-bot dedupe, the budget, dry runs.
 mod batch;
 
+// Token custody under faults: the deadline, intents, lost answers marked once, outages.
+mod custody;
+
 // Four processes on one SQLite file, and on PostgreSQL: still one refresh per token.
 mod multi_process;
 

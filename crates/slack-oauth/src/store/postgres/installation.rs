@@ -291,6 +291,8 @@ impl PostgresStore {
                     .execute(&mut *tx)
                     .await?;
             }
+            // Crash tests kill the process here: the rotated token is written, not committed.
+            fail::fail_point!("postgres::before-commit");
             tx.commit().await?;
             Ok(changed > 0)
         }

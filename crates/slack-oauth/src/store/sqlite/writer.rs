@@ -362,6 +362,8 @@ fn run_group(connection: &Connection, group: &[Job]) -> Result<Vec<Reply>, Group
             run_cached(connection, "RELEASE write").map_err(failed("writing"))?;
         }
     }
+    // Crash tests kill the process here: the group's writes are in the WAL, not committed.
+    fail::fail_point!("sqlite::before-commit");
     run_cached(connection, "COMMIT").map_err(failed("committing"))?;
     Ok(answers)
 }
