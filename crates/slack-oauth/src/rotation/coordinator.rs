@@ -499,7 +499,8 @@ where
                 });
             }
             tokio::time::sleep(jitter(backoff)).await;
-            backoff = (backoff * 2).min(Duration::from_secs(1));
+            // Capped low: a lease freed by its holder (or expired) is taken within ~0.4 s.
+            backoff = (backoff * 2).min(Duration::from_millis(250));
         }
     }
 

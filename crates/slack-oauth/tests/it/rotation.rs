@@ -13,6 +13,9 @@ mod batch;
 // Token custody under faults: the deadline, intents, lost answers marked once, outages.
 mod custody;
 
+// R5: a rotating process SIGKILLed at each failpoint; another instance takes over.
+mod kills;
+
 // Four processes on one SQLite file, and on PostgreSQL: still one refresh per token.
 mod multi_process;
 

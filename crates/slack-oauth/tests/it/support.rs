@@ -292,3 +292,30 @@ pub fn closed_port() -> ClosedPort {
         api_url: format!("http://{addr}/api/"),
     }
 }
+
+/// Trials of a reliability scenario: `short` in CI, `full` with `SLACK_OAUTH_RELIABILITY=full`
+/// (the counts RELIABILITY.md reports).
+pub fn trials(short: usize, full: usize) -> usize {
+    if std::env::var("SLACK_OAUTH_RELIABILITY").as_deref() == Ok("full") {
+        full
+    } else {
+        short
+    }
+}
+
+/// The `p`-th percentile (0-100) of `samples`, or zero for none.
+pub fn percentile(samples: &[Duration], p: usize) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    match sorted.len() {
+        0 => Duration::ZERO,
+        n => sorted[((n * p).div_ceil(100)).clamp(1, n) - 1],
+    }
+}
+
+/// Prints one reliability figure line (`R5 [sqlite] before-send: 2 passed, 0 failed; ...`), the
+/// form RELIABILITY.md quotes.
+pub fn report(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "RELIABILITY {line}");
+}
