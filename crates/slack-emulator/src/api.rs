@@ -32,6 +32,13 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> Response {
     let method = uri.path().strip_prefix("/api/").unwrap_or_default();
+    let params = Params::new(uri.query(), &body, &headers);
+    if method == "oauth.v2.access" && params.get("grant_type") == Some("refresh_token") {
+        // When the client sent it, before any latency or fault: the sender's view.
+        if let Some(refresh_token) = params.get("refresh_token") {
+            shared.record_presentation(refresh_token);
+        }
+    }
     let (latency, fault) = shared.begin_call(method);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -49,7 +56,6 @@ pub(crate) async fn handle(
             }
         }
     }
-    let params = Params::new(uri.query(), &body, &headers);
     let response = answer(&shared, method, &params);
     if let Some(delay) = answer_delay {
         tokio::time::sleep(delay).await;

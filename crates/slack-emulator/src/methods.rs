@@ -140,6 +140,19 @@ impl Shared {
         body
     }
 
+    /// Notes that a refresh token was sent (any refresh token, known or not), at arrival.
+    pub(crate) fn record_presentation(&self, refresh_token: &str) {
+        let now = self.clock.now();
+        let key = crate::tokens::refresh_token_key(refresh_token);
+        let mut inner = self.lock();
+        inner
+            .counters
+            .refresh_presented_at
+            .entry(key)
+            .or_default()
+            .push(now);
+    }
+
     /// `oauth.v2.access` with `grant_type=refresh_token`.
     pub(crate) fn refresh(&self, refresh_token: &str) -> MethodResult {
         if !self.config.rotation {
@@ -150,18 +163,7 @@ impl Shared {
         let Some(record) = inner.refresh.get_mut(refresh_token) else {
             return Err("invalid_refresh_token");
         };
-        let key = record.key.clone();
-        let revoked = record.revoked;
-        inner
-            .counters
-            .refresh_presented_at
-            .entry(key)
-            .or_default()
-            .push(now);
-        let Some(record) = inner.refresh.get_mut(refresh_token) else {
-            return Err("invalid_refresh_token");
-        };
-        if revoked {
+        if record.revoked {
             return Err("invalid_refresh_token");
         }
         let in_grace = match record.spent_at {

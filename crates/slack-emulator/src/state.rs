@@ -36,9 +36,9 @@ pub struct Counters {
     /// Successful redemptions per refresh token, keyed by
     /// [`refresh_token_key`](crate::refresh_token_key).
     pub refresh_redemptions: BTreeMap<String, u64>,
-    /// When each refresh token was presented (accepted or refused), in the emulator's Unix
-    /// time, keyed like `refresh_redemptions`: two presentations close together mean two
-    /// holders sent it at once.
+    /// When each refresh token arrived in an `oauth.v2.access` call (before any injected
+    /// latency or fault; accepted, refused or faulted), in the emulator's Unix time, keyed like
+    /// `refresh_redemptions`: two arrivals close together mean two holders sent it at once.
     pub refresh_presented_at: BTreeMap<String, Vec<Duration>>,
 }
 

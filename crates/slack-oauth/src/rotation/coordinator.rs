@@ -167,8 +167,9 @@ type ReinstallHook = Arc<dyn Fn(&ReinstallNeeded) + Send + Sync>;
 struct Shared {
     /// This instance's lease holder id.
     holder: String,
-    /// One mutex per token being rotated.
-    flights: StdMutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One flight per token being rotated: the mutex serializes this instance's callers, and
+    /// holds the token the first caller rotated, for the callers queued behind it.
+    flights: StdMutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Current>>>>>,
     /// Called when this instance marks a token as needing a reinstall.
     on_reinstall_needed: Option<ReinstallHook>,
 }
@@ -436,12 +437,24 @@ where
             Arc::clone(flights.entry(key.clone()).or_default())
         };
         let result = {
-            // A follower (the mutex was taken) re-reads first: the leader may have rotated.
-            let (_guard, followed) = match flight.try_lock() {
+            let (mut rotated, followed) = match flight.try_lock() {
                 Ok(guard) => (guard, false),
                 Err(_) => (flight.lock().await, true),
             };
-            self.rotate_token_alone(&target, &key, followed).await
+            match rotated.as_ref() {
+                // A caller ahead of us rotated the token: its result is ours, with no store
+                // read (a thousand queued callers would otherwise read one after the other).
+                Some(current) => Ok(current.clone()),
+                // A follower whose leader failed re-reads first: another instance may have
+                // rotated meanwhile.
+                None => {
+                    let result = self.rotate_token_alone(&target, &key, followed).await;
+                    if let Ok(current) = &result {
+                        *rotated = Some(current.clone());
+                    }
+                    result
+                }
+            }
         };
         let mut flights = self
             .shared

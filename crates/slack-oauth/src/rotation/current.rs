@@ -9,7 +9,7 @@ use crate::installation::{Bot, ReinstallFlag};
 use crate::secret::{BotToken, RefreshToken, UserToken};
 
 /// The current value of one token.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) enum Current {
     Bot(Box<Bot>),
     User {

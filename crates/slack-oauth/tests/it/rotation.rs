@@ -16,6 +16,9 @@ mod custody;
 // R5: a rotating process SIGKILLed at each failpoint; another instance takes over.
 mod kills;
 
+// reliability.md's rotation scenarios with trial counts (RELIABILITY.md).
+mod scenarios;
+
 // Four processes on one SQLite file, and on PostgreSQL: still one refresh per token.
 mod multi_process;
 

@@ -293,14 +293,24 @@ async fn permanent_refusals_are_marked_at_once_with_one_event() {
 
 /// A store that refuses every write of rotated tokens until `until`.
 #[derive(Clone)]
-struct DownAtCommit {
+pub(super) struct DownAtCommit {
     inner: MemoryStore,
     until: Arc<std::sync::Mutex<Instant>>,
     refused: Arc<AtomicU32>,
 }
 
 impl DownAtCommit {
-    fn down_for(&self, outage: Duration) {
+    /// Up, over `inner`.
+    pub(super) fn new(inner: MemoryStore) -> Self {
+        Self {
+            inner,
+            until: Arc::new(std::sync::Mutex::new(Instant::now())),
+            refused: Arc::new(AtomicU32::new(0)),
+        }
+    }
+
+    /// Refuses saves of rotated tokens for `outage` from now.
+    pub(super) fn down_for(&self, outage: Duration) {
         *self.until.lock().unwrap() = Instant::now() + outage;
     }
 
@@ -389,11 +399,7 @@ async fn new_tokens_survive_the_store_down_at_commit() {
     let emulator = emulator_with_grace(Duration::ZERO).await;
     let inner = MemoryStore::new();
     let bot = due_bot(&emulator, &inner).await;
-    let store = DownAtCommit {
-        inner: inner.clone(),
-        until: Arc::new(std::sync::Mutex::new(Instant::now())),
-        refused: Arc::new(AtomicU32::new(0)),
-    };
+    let store = DownAtCommit::new(inner.clone());
     let events = Arc::new(AtomicU32::new(0));
     store.down_for(Duration::from_millis(1_200));
     let fresh = instance(&emulator, store.clone(), &events)
@@ -424,11 +430,7 @@ async fn an_outage_past_the_retry_window_is_detected_and_marked() {
     let emulator = emulator_with_grace(Duration::ZERO).await;
     let inner = MemoryStore::new();
     let bot = due_bot(&emulator, &inner).await;
-    let store = DownAtCommit {
-        inner: inner.clone(),
-        until: Arc::new(std::sync::Mutex::new(Instant::now())),
-        refused: Arc::new(AtomicU32::new(0)),
-    };
+    let store = DownAtCommit::new(inner.clone());
     let events = Arc::new(AtomicU32::new(0));
     store.down_for(Duration::from_secs(3));
     let error = instance(&emulator, store.clone(), &events)

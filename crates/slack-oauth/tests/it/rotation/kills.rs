@@ -23,9 +23,9 @@ use crate::support;
 
 const WORKER_TEST: &str = "rotation::kills::worker";
 /// The lease of the workers and of the instance that takes over.
-const LEASE: Duration = Duration::from_millis(1_500);
+const LEASE: Duration = Duration::from_millis(700);
 /// Their Slack deadline.
-const DEADLINE: Duration = Duration::from_millis(800);
+const DEADLINE: Duration = Duration::from_millis(300);
 
 /// Where a worker dies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! Four processes rotate one stored installation at once (SQLite file, PostgreSQL): each token
-//! is refreshed exactly once.
+//! Several processes rotate one stored installation at once (SQLite file, PostgreSQL): each
+//! token is refreshed exactly once.
 //!
 //! The workers are this test binary itself, run as
 //! `it --exact rotation::multi_process::worker --nocapture --include-ignored` with the
@@ -19,18 +19,25 @@ use slack_oauth::store::{AnyStore, InstallationQuery, InstallationStore};
 use super::{assert_refresh_tokens_live, long_ago, rotating_emulator, rotating_installation};
 use crate::support;
 
-const WORKERS: usize = 4;
 const WORKER_TEST: &str = "rotation::multi_process::worker";
 
-/// Runs `WORKERS` worker processes on the store at `store_url` (an `AnyStore` URL; for
-/// PostgreSQL, `schema` too) and checks the outcome.
-async fn four_processes_rotate_once(store: AnyStore, store_url: &str, schema: Option<&str>) {
+/// Runs `processes` worker processes of `callers` concurrent rotations each on the store at
+/// `store_url` (an `AnyStore` URL; for PostgreSQL, `schema` too) and checks the outcome: one
+/// redemption per token, every caller with the stored token, both refresh tokens live.
+pub(super) async fn processes_rotate_once(
+    store: AnyStore,
+    store_url: &str,
+    schema: Option<&str>,
+    processes: usize,
+    callers: usize,
+) {
     let emulator = rotating_emulator().await;
     let installation = rotating_installation(&emulator, "T1", "U1", long_ago());
     store.save(&installation).await.unwrap();
-    let start_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(2);
+    let start_at =
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_millis(1_200);
     let mut children = Vec::new();
-    for _ in 0..WORKERS {
+    for _ in 0..processes {
         let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
         command
             .args(["--exact", WORKER_TEST, "--nocapture", "--include-ignored"])
@@ -42,6 +49,7 @@ async fn four_processes_rotate_once(store: AnyStore, store_url: &str, schema: Op
                 serde_json::to_string(&installation).unwrap(),
             )
             .env("ROTATION_WORKER_START_MS", start_at.as_millis().to_string())
+            .env("ROTATION_WORKER_CALLERS", callers.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -94,7 +102,7 @@ async fn four_processes_rotate_once_sqlite() {
     let path = slack_oauth_test::sqlite::temporary_path("rotation-processes");
     let url = format!("sqlite://{}", path.display());
     let store = AnyStore::connect(&url, support::CLIENT_ID).await.unwrap();
-    four_processes_rotate_once(store, &url, None).await;
+    processes_rotate_once(store, &url, None, 4, 4).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,11 +111,11 @@ async fn four_processes_rotate_once_postgres() {
         return;
     };
     let store = AnyStore::Postgres(schema.store.clone());
-    four_processes_rotate_once(store, &schema.url, Some(&schema.name)).await;
+    processes_rotate_once(store, &schema.url, Some(&schema.name), 4, 4).await;
     schema.drop().await;
 }
 
-/// The worker: acts only when run by [`four_processes_rotate_once`].
+/// The worker: acts only when run by [`processes_rotate_once`].
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a worker process of four_processes_rotate_once_*; does nothing on its own"]
 async fn worker() {
@@ -149,7 +157,25 @@ async fn worker() {
     if start > now {
         tokio::time::sleep(start - now).await;
     }
-    let fresh = rotation.rotate_installation(&installation).await.unwrap();
+    let callers: usize = std::env::var("ROTATION_WORKER_CALLERS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let calls = (0..callers).map(|_| {
+        let rotation = rotation.clone();
+        let installation = installation.clone();
+        tokio::spawn(async move { rotation.rotate_installation(&installation).await.unwrap() })
+    });
+    let results: Vec<Installation> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        results.iter().all(|r| r.bot_token == results[0].bot_token),
+        "every caller of this process got the same token"
+    );
+    let fresh = &results[0];
     println!(
         "ROTATION_RESULT {} {}",
         refresh_token_key(fresh.bot_refresh_token.as_ref().unwrap().secret()),
