@@ -60,4 +60,10 @@ else
   # nextest does not run doc tests.
   cargo test --workspace --all-features --doc
 fi
+# The rotation single-flight under the shuttle model checker: random, PCT and exhaustive
+# schedules with cancelled and panicking leaders (reliability.md R13). Its own build, since
+# `--cfg shuttle` swaps the primitives; kept in target/shuttle so it does not evict the main one.
+log "model-checking the rotation single-flight (shuttle)"
+RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle \
+  cargo test -p slack-oauth --no-default-features --lib rotation::flight
 log "all tests passed"

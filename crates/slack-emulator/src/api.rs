@@ -33,13 +33,26 @@ pub(crate) async fn handle(
 ) -> Response {
     let method = uri.path().strip_prefix("/api/").unwrap_or_default();
     let params = Params::new(uri.query(), &body, &headers);
-    if method == "oauth.v2.access" && params.get("grant_type") == Some("refresh_token") {
-        // When the client sent it, before any latency or fault: the sender's view.
-        if let Some(refresh_token) = params.get("refresh_token") {
-            shared.record_presentation(refresh_token);
-        }
-    }
     let (latency, fault) = shared.begin_call(method);
+    let rate_limited = matches!(fault, Some(Fault::RateLimited { .. }));
+    // When the client sent it, before any latency (the sender's view), and when the emulator
+    // was done with it, however it ends (the guard runs on drop). A call turned away by rate
+    // limiting was not presented: the client retries it after Retry-After.
+    let _presentation = match (
+        method,
+        params.get("grant_type"),
+        params.get("refresh_token"),
+    ) {
+        ("oauth.v2.access", Some("refresh_token"), Some(token)) if !rate_limited => {
+            let (key, index) = shared.record_presentation(token);
+            Some(PresentationGuard {
+                shared: Arc::clone(&shared),
+                key,
+                index,
+            })
+        }
+        _ => None,
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -64,6 +77,19 @@ pub(crate) async fn handle(
         return broken_response();
     }
     response
+}
+
+/// Marks a presentation done when the handler ends (answered, failed, or dropped).
+struct PresentationGuard {
+    shared: Arc<Shared>,
+    key: String,
+    index: usize,
+}
+
+impl Drop for PresentationGuard {
+    fn drop(&mut self) {
+        self.shared.presentation_done(&self.key, self.index);
+    }
 }
 
 /// A response whose body fails at once: the server breaks the connection mid-answer.

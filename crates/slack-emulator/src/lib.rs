@@ -56,5 +56,5 @@ mod tokens;
 pub use config::{EmulatorConfig, Grant, InstallKind};
 pub use faults::{Fault, ANY_METHOD};
 pub use server::Emulator;
-pub use state::{Counters, RefreshTokenStatus};
+pub use state::{Counters, Presentation, RefreshTokenStatus, TokenGeneration};
 pub use tokens::refresh_token_key;

@@ -140,17 +140,36 @@ impl Shared {
         body
     }
 
-    /// Notes that a refresh token was sent (any refresh token, known or not), at arrival.
-    pub(crate) fn record_presentation(&self, refresh_token: &str) {
+    /// Notes that a refresh token was sent (any refresh token, known or not), at arrival;
+    /// returns its key and index for [`Self::presentation_done`].
+    pub(crate) fn record_presentation(&self, refresh_token: &str) -> (String, usize) {
         let now = self.clock.now();
         let key = crate::tokens::refresh_token_key(refresh_token);
         let mut inner = self.lock();
-        inner
+        let list = inner
             .counters
             .refresh_presented_at
-            .entry(key)
-            .or_default()
-            .push(now);
+            .entry(key.clone())
+            .or_default();
+        list.push(crate::state::Presentation {
+            sent_at: now,
+            done_at: None,
+        });
+        (key, list.len() - 1)
+    }
+
+    /// Notes that the emulator is done with a presentation.
+    pub(crate) fn presentation_done(&self, key: &str, index: usize) {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        if let Some(presentation) = inner
+            .counters
+            .refresh_presented_at
+            .get_mut(key)
+            .and_then(|list| list.get_mut(index))
+        {
+            presentation.done_at = Some(now);
+        }
     }
 
     /// `oauth.v2.access` with `grant_type=refresh_token`.

@@ -150,6 +150,25 @@ impl Emulator {
         }
     }
 
+    /// Where `token` (an access or refresh token of a rotating pair) sits in its family: the
+    /// family (one per install or exchange) and its generation (0 for the token issued by the
+    /// install, then one more per refresh). `None` for unknown and long-lived tokens.
+    pub fn token_generation(&self, token: &str) -> Option<crate::TokenGeneration> {
+        let shared = self.shared();
+        let inner = shared.lock();
+        inner.families.iter().find_map(|(family, tokens)| {
+            tokens
+                .access
+                .iter()
+                .position(|t| t == token)
+                .or_else(|| tokens.refresh.iter().position(|t| t == token))
+                .map(|generation| crate::TokenGeneration {
+                    family: *family,
+                    generation,
+                })
+        })
+    }
+
     /// Sets every counter back to zero (issued codes and tokens stay valid).
     pub fn reset_counters(&self) {
         self.shared().lock().counters = Counters::default();

@@ -37,9 +37,43 @@ pub struct Counters {
     /// [`refresh_token_key`](crate::refresh_token_key).
     pub refresh_redemptions: BTreeMap<String, u64>,
     /// When each refresh token arrived in an `oauth.v2.access` call (before any injected
-    /// latency or fault; accepted, refused or faulted), in the emulator's Unix time, keyed like
-    /// `refresh_redemptions`: two arrivals close together mean two holders sent it at once.
-    pub refresh_presented_at: BTreeMap<String, Vec<Duration>>,
+    /// latency; accepted, refused or faulted, except calls turned away with a 429), in the
+    /// emulator's Unix time, keyed like `refresh_redemptions`: two arrivals close together mean
+    /// two holders sent it at once.
+    pub refresh_presented_at: BTreeMap<String, Vec<Presentation>>,
+}
+
+/// One `oauth.v2.access` call carrying a refresh token, as the emulator saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Presentation {
+    /// When it arrived (before any injected latency): when the client sent it.
+    pub sent_at: Duration,
+    /// When the emulator was done with it: answered, broke the connection, or was dropped
+    /// because the client went away. `None` while in progress.
+    pub done_at: Option<Duration>,
+}
+
+impl Presentation {
+    /// Whether `next` (a later send of the same token) went out while this one could still be
+    /// in flight for a client that gives up after `deadline`: before this one was answered and
+    /// before its deadline passed.
+    pub fn overlaps(&self, next: &Presentation, deadline: Duration) -> bool {
+        let free_at = self.done_at.map_or(self.sent_at + deadline, |done| {
+            done.min(self.sent_at + deadline)
+        });
+        next.sent_at < free_at
+    }
+}
+
+/// A token's place in its family ([`Emulator::token_generation`]).
+///
+/// [`Emulator::token_generation`]: crate::Emulator::token_generation
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TokenGeneration {
+    /// The family: every token descended from one install or exchange.
+    pub family: u64,
+    /// 0 for the install's pair, one more per refresh.
+    pub generation: usize,
 }
 
 /// What the emulator knows of a refresh token ([`Emulator::refresh_token_status`]).

@@ -127,7 +127,7 @@ macro_rules! __store_conformance_cases {
             lease_is_reentrant_for_its_holder,
             lease_is_released_only_by_its_holder,
             leases_are_independent_by_name,
-            refresh_intent_needs_the_lease_with_time_left,
+            refresh_intent_needs_the_lease_and_renews_it,
             expired_holder_cannot_record_an_intent,
             abandoned_lease_keeps_its_intent,
             lost_bot_grant_is_marked_once,

@@ -106,15 +106,82 @@ async fn dry_run_then_rotate_then_nothing_left() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_refresh_token_fails_with_slacks_error_and_exit_1() {
+async fn a_dead_refresh_token_is_marked_reported_and_never_sent_again() {
     let (setup, _store) = setup(Some("xoxe-1-not-a-live-token")).await;
-    let output = rotate(&setup, &[]);
+    let output = rotate(&setup, &["--json"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(
-        stdout(&output).contains("invalid_refresh_token"),
-        "{}",
-        stdout(&output)
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["needs_reinstall"], 1, "{report}");
+    assert_eq!(
+        report["needs_reinstall_installations"][0]["reason"], "invalid_refresh_token",
+        "{report}"
     );
+    assert_eq!(report["needs_reinstall_installations"][0]["token"], "bot");
+    let calls = setup
+        .emulator
+        .counters()
+        .calls
+        .get("oauth.v2.access")
+        .copied();
+
+    // Listed as needing a reinstall, with the reason; every row says whether it does.
+    let listed = run(command()
+        .args(["installations", "list", "--json", "--needs-reinstall"])
+        .env("DATABASE_URL", &setup.database_url));
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["needs_reinstall"], true);
+    assert_eq!(rows[0]["needs_reinstall_reason"], "invalid_refresh_token");
+
+    // The next run reports it again (exit 1) without sending the dead token; the text form
+    // names it.
+    let again = rotate(&setup, &[]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("needs reinstall")
+            && stdout(&again).contains("invalid_refresh_token"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(
+        setup
+            .emulator
+            .counters()
+            .calls
+            .get("oauth.v2.access")
+            .copied(),
+        calls,
+        "a marked token is never sent again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_json_row_carries_needs_reinstall() {
+    let (setup, _store) = setup(None).await;
+    let listed = run(command()
+        .args(["installations", "list", "--json"])
+        .env("DATABASE_URL", &setup.database_url));
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(rows[0]["needs_reinstall"], false, "{rows}");
+    let none = run(command()
+        .args(["installations", "list", "--json", "--needs-reinstall"])
+        .env("DATABASE_URL", &setup.database_url));
+    assert_eq!(stdout(&none).trim(), "[]");
+}
+
+#[test]
+fn slack_timeout_must_be_a_sane_number_of_seconds() {
+    for bad in ["0", "abc", "601"] {
+        let output = run(command().args(["rotate", "--slack-timeout", bad]));
+        assert_eq!(output.status.code(), Some(2), "{bad}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("--slack-timeout"),
+            "{}",
+            stderr(&output)
+        );
+    }
 }
 
 #[test]

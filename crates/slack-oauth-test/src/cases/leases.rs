@@ -112,30 +112,34 @@ pub async fn leases_are_independent_by_name<S: InstallationStore>(store: &S) {
     );
 }
 
-/// An intent is recorded only by the holder, and only while the lease has more than the asked
-/// time left (so that a refresh is never sent under a lease that could expire meanwhile).
-pub async fn refresh_intent_needs_the_lease_with_time_left<S: InstallationStore>(store: &S) {
+/// An intent is recorded only by the holder of an unexpired lease, and renews the lease for
+/// the given time (so that a refresh is never sent under a lease that could expire meanwhile).
+pub async fn refresh_intent_needs_the_lease_and_renews_it<S: InstallationStore>(store: &S) {
     let name = "rotation:T1:bot";
-    assert!(held(store, name, "a").await);
-    let record = |holder: &'static str, min_remaining: Duration| {
-        store.record_refresh_intent(name, holder, "print-1", min_remaining)
-    };
+    assert!(ok(store.try_acquire_lease(name, "a", SHORT).await, "lease").is_held());
     assert!(
-        ok(record("a", Duration::from_secs(10)).await, "intent"),
-        "the holder records an intent with 10 s of a 30 s lease asked"
-    );
-    assert!(
-        !ok(record("b", Duration::from_secs(10)).await, "intent"),
+        !ok(
+            store.record_refresh_intent(name, "b", "print-1", TTL).await,
+            "intent"
+        ),
         "someone who does not hold the lease records nothing"
     );
     assert!(
-        !ok(record("a", Duration::from_secs(60)).await, "intent"),
-        "the holder records nothing when the lease ends sooner than asked"
+        ok(
+            store.record_refresh_intent(name, "a", "print-1", TTL).await,
+            "intent"
+        ),
+        "the holder records an intent"
+    );
+    tokio::time::sleep(SHORT + Duration::from_millis(200)).await;
+    assert!(
+        !held(store, name, "b").await,
+        "recording the intent renewed the lease past its first end"
     );
     assert!(
         !ok(
             store
-                .record_refresh_intent("rotation:T9:bot", "a", "print-1", Duration::ZERO)
+                .record_refresh_intent("rotation:T9:bot", "a", "print-1", TTL)
                 .await,
             "intent"
         ),
@@ -150,9 +154,7 @@ pub async fn expired_holder_cannot_record_an_intent<S: InstallationStore>(store:
     wait_for(store, name, "b").await;
     assert!(
         !ok(
-            store
-                .record_refresh_intent(name, "a", "print-1", Duration::ZERO)
-                .await,
+            store.record_refresh_intent(name, "a", "print-1", TTL).await,
             "intent"
         ),
         "the former holder records nothing"
@@ -165,9 +167,7 @@ pub async fn abandoned_lease_keeps_its_intent<S: InstallationStore>(store: &S) {
     let name = "rotation:T1:user:U1";
     assert!(held(store, name, "a").await);
     assert!(ok(
-        store
-            .record_refresh_intent(name, "a", "print-1", Duration::from_secs(5))
-            .await,
+        store.record_refresh_intent(name, "a", "print-1", TTL).await,
         "intent"
     ));
     ok(store.abandon_lease(name, "b").await, "abandon by another");

@@ -35,7 +35,7 @@ pub use leases::{
     abandoned_lease_keeps_its_intent, expired_holder_cannot_record_an_intent,
     lease_is_exclusive_until_it_expires, lease_is_reentrant_for_its_holder,
     lease_is_released_only_by_its_holder, leases_are_independent_by_name,
-    refresh_intent_needs_the_lease_with_time_left,
+    refresh_intent_needs_the_lease_and_renews_it,
 };
 pub use listing::{
     list_expiring_is_soonest_first_within_deadline, list_installations_latest_per_user,

@@ -410,10 +410,10 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
         name: &str,
         holder: &str,
         fingerprint: &str,
-        min_remaining: std::time::Duration,
+        ttl: std::time::Duration,
     ) -> Result<bool, StoreError> {
         self.inner
-            .record_refresh_intent(name, holder, fingerprint, min_remaining)
+            .record_refresh_intent(name, holder, fingerprint, ttl)
             .await
     }
 

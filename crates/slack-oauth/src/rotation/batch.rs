@@ -328,13 +328,23 @@ where
                 RotationEvent::NotNeeded { ids }
             }
         }
-        Err(RotationError::NeedsReinstall { token, reason }) => {
-            RotationEvent::NeedsReinstall { ids, token, reason }
-        }
-        Err(error) => RotationEvent::Failed {
-            ids: Some(ids),
-            error: describe(&error),
+        Err(error) => match marked_token(&error) {
+            Some((token, reason)) => RotationEvent::NeedsReinstall { ids, token, reason },
+            None => RotationEvent::Failed {
+                ids: Some(ids),
+                error: describe(&error),
+            },
         },
+    }
+}
+
+/// The token and reason when `error` (or the failed half of a partial rotation, whose other
+/// half was saved) is a token marked as needing a reinstall.
+fn marked_token(error: &RotationError) -> Option<(super::TokenKind, String)> {
+    match error {
+        RotationError::NeedsReinstall { token, reason } => Some((*token, reason.clone())),
+        RotationError::Partial { error, .. } => marked_token(error),
+        _ => None,
     }
 }
 

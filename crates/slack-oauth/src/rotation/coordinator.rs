@@ -1,15 +1,15 @@
 //! `Rotation`: rotates stored installations' tokens exactly once across tasks and instances,
 //! and keeps custody of them when Slack, the network, the store or the process fail.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex as StdMutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng as _;
 use tokio::time::Instant;
 
 use super::current::{jitter, Current};
+use super::flight::Flights;
 use super::rotator::{apply_bot, Refreshed};
 use super::{ReinstallNeeded, RotationError, TokenKind, TokenRotator};
 use crate::installation::{Bot, Installation, ReinstallFlag};
@@ -29,7 +29,8 @@ const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// (at most; half the deadline when that is shorter). A save takes milliseconds; the margin
 /// covers a slow store.
 const SAVE_MARGIN: Duration = Duration::from_secs(2);
-/// Lease time for taking the lease and reading the token before the intent is recorded.
+/// Lease time beyond the deadline and the save margin (the lease is renewed for its whole TTL
+/// when the intent is recorded, so this is slack, not a wait).
 const ACQUIRE_MARGIN: Duration = Duration::from_millis(250);
 /// The `tracing` target of the one warning event raised per lost grant.
 pub const REINSTALL_EVENT_TARGET: &str = "slack_oauth::reinstall_needed";
@@ -62,8 +63,9 @@ const GRANT_GONE: &[&str] = &[
 /// 5. a **durable intent**: the store records which refresh token is about to be redeemed, and
 ///    only if the lease has more time left than the Slack deadline ([`slack_timeout`], default
 ///    10 s, retries and `Retry-After` waits included) plus a margin for the save (half the
-///    deadline, at most 2 s); the call is abandoned at the deadline. So no lease ever expires
-///    while its holder may still send;
+///    deadline, at most 2 s): recording the intent renews the lease for its whole TTL, by the
+///    store's clock, if it has not expired. The call is abandoned at the deadline. So no lease
+///    ever expires while its holder may still send;
 /// 6. the answer decides:
 ///    - new tokens: a compare-and-swap save on the old refresh token that also releases the
 ///      lease and removes the intent, in one transaction; retried with backoff for 60 s
@@ -167,9 +169,9 @@ type ReinstallHook = Arc<dyn Fn(&ReinstallNeeded) + Send + Sync>;
 struct Shared {
     /// This instance's lease holder id.
     holder: String,
-    /// One flight per token being rotated: the mutex serializes this instance's callers, and
-    /// holds the token the first caller rotated, for the callers queued behind it.
-    flights: StdMutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Current>>>>>,
+    /// The single-flight per token: one of this instance's callers at a time; the callers
+    /// queued behind a successful one get its token.
+    flights: Flights<Current>,
     /// Called when this instance marks a token as needing a reinstall.
     on_reinstall_needed: Option<ReinstallHook>,
 }
@@ -198,7 +200,7 @@ where
             save_retry_for: SAVE_RETRY_FOR,
             shared: Arc::new(Shared {
                 holder,
-                flights: StdMutex::new(HashMap::new()),
+                flights: Flights::default(),
                 on_reinstall_needed: None,
             }),
         }
@@ -259,7 +261,7 @@ where
     ) -> Self {
         let shared = Shared {
             holder: self.shared.holder.clone(),
-            flights: StdMutex::new(HashMap::new()),
+            flights: Flights::default(),
             on_reinstall_needed: Some(Arc::new(hook)),
         };
         self.shared = Arc::new(shared);
@@ -428,44 +430,12 @@ where
     /// Steps 2-6 for one token: returns its current (fresh) value.
     async fn rotate_token(&self, target: Target) -> Result<Current, RotationError> {
         let key = self.lease_name(&target);
-        let flight = {
-            let mut flights = self
-                .shared
-                .flights
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(flights.entry(key.clone()).or_default())
-        };
-        let result = {
-            let (mut rotated, followed) = match flight.try_lock() {
-                Ok(guard) => (guard, false),
-                Err(_) => (flight.lock().await, true),
-            };
-            match rotated.as_ref() {
-                // A caller ahead of us rotated the token: its result is ours, with no store
-                // read (a thousand queued callers would otherwise read one after the other).
-                Some(current) => Ok(current.clone()),
-                // A follower whose leader failed re-reads first: another instance may have
-                // rotated meanwhile.
-                None => {
-                    let result = self.rotate_token_alone(&target, &key, followed).await;
-                    if let Ok(current) = &result {
-                        *rotated = Some(current.clone());
-                    }
-                    result
-                }
-            }
-        };
-        let mut flights = self
-            .shared
+        self.shared
             .flights
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Only the map and this task hold it: nobody else waits on this token.
-        if Arc::strong_count(&flight) == 2 {
-            flights.remove(&key);
-        }
-        result
+            .run(&key, |followed| {
+                self.rotate_token_alone(&target, &key, followed)
+            })
+            .await
     }
 
     /// Steps 3-6, under the single-flight mutex.
@@ -576,19 +546,22 @@ where
         // The deadline runs from before the intent is recorded: the store checked that the
         // lease outlives it by its own clock, at a moment after this one.
         let deadline = Instant::now() + self.slack_timeout;
+        // Renewing the lease for its whole TTL leaves it at least the deadline plus the save
+        // margin (see `effective_lease_ttl`), by the store's clock, from a moment after this one.
         let recorded = self
             .store
             .record_refresh_intent(
                 lease,
                 &self.shared.holder,
                 &fingerprint,
-                self.slack_timeout.saturating_add(self.save_margin()),
+                self.effective_lease_ttl(),
             )
             .await;
         match recorded {
             Ok(true) => {}
             Ok(false) => {
-                // The lease expired under us (a long stall): someone else may hold it now.
+                // The lease expired under us (a stall longer than the lease): someone else may
+                // hold it now.
                 return Err(RotationError::LeaseTimeout {
                     lease: lease.to_owned(),
                 });

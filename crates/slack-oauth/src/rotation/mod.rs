@@ -6,9 +6,11 @@
 //!   the other fails.
 //! - [`Rotation`]: rotation of stored installations. Each token is refreshed at most once even
 //!   with many tasks and many processes asking at the same moment (an in-process single-flight,
-//!   a store lease, a re-read under the lease and a compare-and-swap save), and a refreshed
-//!   token is never dropped on the floor (the save is retried, and runs to completion even if
-//!   the caller gives up).
+//!   a store lease decided by the store's clock, a re-read under the lease and a compare-and-swap
+//!   save), a refresh is sent only after a durable intent and under a lease that outlives its
+//!   deadline, a refreshed token is never dropped on the floor (the save is retried for 60 s,
+//!   and runs to completion even if the caller gives up), and a grant that is lost anyway is
+//!   detected, marked as needing a reinstall and announced once ([`ReinstallNeeded`]).
 //! - [`rotate_all`]: every expiring stored installation, as a stream of [`RotationEvent`]s, with
 //!   bounded concurrency and a budget of `oauth.v2.access` calls per minute.
 //!
@@ -28,6 +30,7 @@ mod budget;
 mod coordinator;
 mod current;
 mod error;
+mod flight;
 mod rotator;
 
 pub use batch::{rotate_all, BatchOptions, BatchSummary, InstallationIds, RotationEvent};

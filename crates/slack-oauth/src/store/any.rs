@@ -207,9 +207,9 @@ impl InstallationStore for AnyStore {
         name: &str,
         holder: &str,
         fingerprint: &str,
-        min_remaining: std::time::Duration,
+        ttl: std::time::Duration,
     ) -> Result<bool, StoreError> {
-        delegate!(self, store => store.record_refresh_intent(name, holder, fingerprint, min_remaining).await)
+        delegate!(self, store => store.record_refresh_intent(name, holder, fingerprint, ttl).await)
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {

@@ -337,19 +337,21 @@ impl InstallationStore for MemoryStore {
         name: &str,
         holder: &str,
         fingerprint: &str,
-        min_remaining: Duration,
+        ttl: Duration,
     ) -> Result<bool, StoreError> {
         let now = self.clock.now();
-        let Some(needed) = time::Duration::try_from(min_remaining)
+        let until = time::Duration::try_from(ttl)
             .ok()
-            .and_then(|min| now.checked_add(min))
-        else {
-            return Ok(false);
-        };
+            .and_then(|ttl| now.checked_add(ttl))
+            .unwrap_or(OffsetDateTime::new_utc(
+                time::Date::MAX,
+                time::Time::MIDNIGHT,
+            ));
         let mut tables = self.tables();
         match tables.leases.get_mut(name) {
-            Some(lease) if lease.holder == holder && lease.until > needed => {
+            Some(lease) if lease.holder == holder && lease.until > now => {
                 lease.intent = Some(fingerprint.to_owned());
+                lease.until = until;
                 Ok(true)
             }
             _ => Ok(false),

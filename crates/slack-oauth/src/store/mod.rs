@@ -353,16 +353,16 @@ pub trait InstallationStore: Send + Sync {
     ) -> impl Future<Output = Result<LeaseAcquisition, StoreError>> + Send;
 
     /// Records, under the lease, that `holder` is about to redeem the refresh token with
-    /// `fingerprint` ([`refresh_token_fingerprint`]), if `holder` still holds the lease with
-    /// more than `min_remaining` left by the store's clock. Returns whether it did: only then
-    /// may the refresh token be sent, and the call must be abandoned within `min_remaining` of
-    /// the moment this method was called.
+    /// `fingerprint` ([`refresh_token_fingerprint`]), and renews the lease for `ttl` from the
+    /// store's now, if `holder` still holds the lease and it has not expired. Returns whether
+    /// it did: only then may the refresh token be sent, and the call must be abandoned before
+    /// `ttl` has passed since this method was called (the caller keeps a margin for the save).
     fn record_refresh_intent(
         &self,
         name: &str,
         holder: &str,
         fingerprint: &str,
-        min_remaining: Duration,
+        ttl: Duration,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Releases the named lease if `holder` still holds it, and forgets its refresh intent (the

@@ -19,6 +19,9 @@ mod kills;
 // reliability.md's rotation scenarios with trial counts (RELIABILITY.md).
 mod scenarios;
 
+// R9: seeded batches of operations by six instances, checked against a versioned-register model.
+mod simulation;
+
 // Four processes on one SQLite file, and on PostgreSQL: still one refresh per token.
 mod multi_process;
 

@@ -293,13 +293,13 @@ pub fn closed_port() -> ClosedPort {
     }
 }
 
-/// Trials of a reliability scenario: `short` in CI, `full` with `SLACK_OAUTH_RELIABILITY=full`
-/// (the counts RELIABILITY.md reports).
+/// Trials of a reliability scenario: `short` in CI, `full` (reliability.md's count) with
+/// `SLACK_OAUTH_RELIABILITY=full`, or exactly `N` with `SLACK_OAUTH_RELIABILITY=N`.
 pub fn trials(short: usize, full: usize) -> usize {
-    if std::env::var("SLACK_OAUTH_RELIABILITY").as_deref() == Ok("full") {
-        full
-    } else {
-        short
+    match std::env::var("SLACK_OAUTH_RELIABILITY").as_deref() {
+        Ok("full") => full,
+        Ok(count) => count.parse().unwrap_or(short),
+        Err(_) => short,
     }
 }
 

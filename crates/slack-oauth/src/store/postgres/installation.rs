@@ -465,19 +465,20 @@ impl InstallationStore for PostgresStore {
         name: &str,
         holder: &str,
         fingerprint: &str,
-        min_remaining: Duration,
+        ttl: Duration,
     ) -> Result<bool, StoreError> {
         let recorded = self
             .execute(
                 sqlx::query(
-                    "UPDATE slack_oauth_leases SET intent = $3 WHERE name = $1 AND holder = $2 \
-                     AND expires_at > (clock_timestamp() AT TIME ZONE 'UTC') \
-                     + make_interval(secs => $4)",
+                    "UPDATE slack_oauth_leases SET intent = $3, \
+                     expires_at = (clock_timestamp() AT TIME ZONE 'UTC') + make_interval(secs => $4) \
+                     WHERE name = $1 AND holder = $2 \
+                     AND expires_at > (clock_timestamp() AT TIME ZONE 'UTC')",
                 )
                 .bind(self.lease_key(name))
                 .bind(holder)
                 .bind(fingerprint)
-                .bind(min_remaining.as_secs_f64()),
+                .bind(ttl.as_secs_f64()),
             )
             .await?;
         Ok(recorded.rows_affected() == 1)

@@ -472,9 +472,9 @@ impl InstallationStore for SqliteStore {
         name: &str,
         holder: &str,
         fingerprint: &str,
-        min_remaining: std::time::Duration,
+        ttl: std::time::Duration,
     ) -> Result<bool, StoreError> {
-        super::state::record_refresh_intent(self, name, holder, fingerprint, min_remaining).await
+        super::state::record_refresh_intent(self, name, holder, fingerprint, ttl).await
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {

@@ -112,23 +112,24 @@ pub(super) async fn try_acquire_lease(
     Ok(LeaseAcquisition::Held { pending_intent })
 }
 
-/// Records the intent if `holder` holds the lease with more than `min_remaining` left.
+/// Records the intent and renews the lease for `ttl` if `holder` holds it, unexpired.
 pub(super) async fn record_refresh_intent(
     store: &SqliteStore,
     name: &str,
     holder: &str,
     fingerprint: &str,
-    min_remaining: Duration,
+    ttl: Duration,
 ) -> Result<bool, StoreError> {
     let now = store.clock.now();
     let recorded = store
         .write(vec![statement!(
-            "UPDATE slack_oauth_leases SET intent = ? \
+            "UPDATE slack_oauth_leases SET intent = ?, expires_at = ? \
              WHERE name = ? AND holder = ? AND expires_at > ?",
             fingerprint,
+            millis_after(now, ttl),
             name,
             holder,
-            millis_after(now, min_remaining),
+            unix_millis(now),
         )])
         .await?;
     Ok(recorded[0] > 0)

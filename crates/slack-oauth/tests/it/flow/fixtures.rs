@@ -206,7 +206,7 @@ impl InstallationStore for FakeStore {
         _name: &str,
         _holder: &str,
         _fingerprint: &str,
-        _min_remaining: std::time::Duration,
+        _ttl: std::time::Duration,
     ) -> Result<bool, StoreError> {
         Ok(true)
     }
@@ -302,10 +302,10 @@ impl<S: InstallationStore> InstallationStore for FailingSave<S> {
         name: &str,
         holder: &str,
         fingerprint: &str,
-        min_remaining: std::time::Duration,
+        ttl: std::time::Duration,
     ) -> Result<bool, StoreError> {
         self.0
-            .record_refresh_intent(name, holder, fingerprint, min_remaining)
+            .record_refresh_intent(name, holder, fingerprint, ttl)
             .await
     }
 

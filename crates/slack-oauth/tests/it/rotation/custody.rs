@@ -69,7 +69,7 @@ fn presentations(emulator: &Emulator, refresh_token: &str) -> (usize, Option<Dur
         .unwrap_or_default();
     let gap = times
         .windows(2)
-        .map(|pair| pair[1].saturating_sub(pair[0]))
+        .map(|pair| pair[1].sent_at.saturating_sub(pair[0].sent_at))
         .min();
     (times.len(), gap)
 }
@@ -432,7 +432,8 @@ async fn an_outage_past_the_retry_window_is_detected_and_marked() {
     let bot = due_bot(&emulator, &inner).await;
     let store = DownAtCommit::new(inner.clone());
     let events = Arc::new(AtomicU32::new(0));
-    store.down_for(Duration::from_secs(3));
+    // Longer than the 2 s retry window plus its last backoff (at most 3 s).
+    store.down_for(Duration::from_secs(6));
     let error = instance(&emulator, store.clone(), &events)
         .rotate_bot(&bot)
         .await

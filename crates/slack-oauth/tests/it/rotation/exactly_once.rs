@@ -204,10 +204,10 @@ impl InstallationStore for FlakySaves {
         name: &str,
         holder: &str,
         fingerprint: &str,
-        min_remaining: std::time::Duration,
+        ttl: std::time::Duration,
     ) -> Result<bool, StoreError> {
         self.inner
-            .record_refresh_intent(name, holder, fingerprint, min_remaining)
+            .record_refresh_intent(name, holder, fingerprint, ttl)
             .await
     }
 

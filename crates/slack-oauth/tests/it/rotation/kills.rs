@@ -297,7 +297,7 @@ async fn trial(backend: &Backend, point: KillPoint, tally: &mut Tally) -> Result
     ] {
         if let (Some(refresh), Some(_)) = (refresh, flag) {
             let key = slack_emulator::refresh_token_key(refresh.secret());
-            if presented.get(&key) != after.get(&key) {
+            if presented.get(&key).map(Vec::len) != after.get(&key).map(Vec::len) {
                 return Err("a marked token was sent again".to_owned());
             }
         }

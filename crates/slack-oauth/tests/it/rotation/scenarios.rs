@@ -78,14 +78,19 @@ async fn due_bot(emulator: &Emulator, store: &MemoryStore) -> Bot {
     installation.to_bot().unwrap()
 }
 
-/// The shortest gap between two sends of one refresh token, over all tokens.
-fn closest_sends(emulator: &Emulator) -> Option<Duration> {
+/// Sends of one refresh token that went out while an earlier send of it could still be in
+/// flight for its holder (not answered, deadline not passed): two holders at once.
+fn overlapping_sends(emulator: &Emulator, deadline: Duration) -> usize {
     emulator
         .counters()
         .refresh_presented_at
         .values()
-        .flat_map(|times| times.windows(2).map(|pair| pair[1].saturating_sub(pair[0])))
-        .min()
+        .flat_map(|sends| {
+            sends
+                .windows(2)
+                .filter(|pair| pair[0].overlaps(&pair[1], deadline))
+        })
+        .count()
 }
 
 /// R1: 1,000 concurrent `authorize()` calls in one process on one expired installation.
@@ -317,10 +322,11 @@ async fn r3_slack_slower_than_the_lease() {
         for task in futures::future::join_all(tasks).await {
             task.unwrap();
         }
-        let gap = closest_sends(&emulator);
-        assert!(
-            gap.is_none_or(|gap| gap >= DEADLINE - Duration::from_millis(20)),
-            "two holders sent one refresh token {gap:?} apart"
+        // A 20 ms allowance for the emulator's own scheduling on a loaded 2-core machine.
+        assert_eq!(
+            overlapping_sends(&emulator, DEADLINE - Duration::from_millis(20)),
+            0,
+            "two holders sent one refresh token at once"
         );
         let stored = store
             .find_bot(&InstallationQuery::team("T1"))

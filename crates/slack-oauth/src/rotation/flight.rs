@@ -1,0 +1,391 @@
+//! The in-process single-flight of token rotation: per key, one caller works at a time, and the
+//! callers queued behind a successful one take its result instead of working again.
+//!
+//! Built on two primitives (a map lock and an async lock per key) that the `shuttle` model
+//! checker can replace: `RUSTFLAGS="--cfg shuttle" cargo test -p slack-oauth --lib flight` runs
+//! the tests at the bottom over thousands of random, PCT and exhaustive schedules, with
+//! cancelled and panicking leaders and abandoned followers (reliability.md R13).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::PoisonError;
+
+use self::sync::{Arc, Mutex, Slot};
+
+/// Per-key single-flight.
+pub(super) struct Flights<V> {
+    map: Mutex<HashMap<String, Entry<V>>>,
+}
+
+/// One key in flight: its lock, and how many callers hold it (counted under the map lock, so
+/// that the last one out removes the key: a later caller never sees an old value).
+struct Entry<V> {
+    slot: Arc<Slot<V>>,
+    users: usize,
+}
+
+impl<V> Default for Flights<V> {
+    fn default() -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// A caller's hold on a key; dropping it (returning, being cancelled, panicking) lets go.
+struct Registration<'a, V> {
+    flights: &'a Flights<V>,
+    key: &'a str,
+    slot: Arc<Slot<V>>,
+}
+
+impl<V> Drop for Registration<'_, V> {
+    fn drop(&mut self) {
+        let mut map = self
+            .flights
+            .map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = map.get_mut(self.key) {
+            if Arc::ptr_eq(&entry.slot, &self.slot) {
+                entry.users -= 1;
+                if entry.users == 0 {
+                    map.remove(self.key);
+                }
+            }
+        }
+    }
+}
+
+impl<V: Clone> Flights<V> {
+    /// Runs `work` for `key` unless a caller ahead of this one (queued on the same key) already
+    /// succeeded, in which case its value is returned. `work` gets `true` when this caller had
+    /// to wait (its leader failed, was cancelled or panicked: it should re-read what the leader
+    /// may have changed before acting).
+    ///
+    /// Dropping the returned future (a cancelled caller) or a panic inside `work` releases the
+    /// key: the next queued caller goes on. Once the last caller of a burst is done the key is
+    /// forgotten, value included.
+    pub(super) async fn run<E, F, Fut>(&self, key: &str, work: F) -> Result<V, E>
+    where
+        F: FnOnce(bool) -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let registration = {
+            let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+            let entry = map.entry(key.to_owned()).or_insert_with(|| Entry {
+                slot: Arc::new(Slot::new()),
+                users: 0,
+            });
+            entry.users += 1;
+            Registration {
+                flights: self,
+                key,
+                slot: Arc::clone(&entry.slot),
+            }
+        };
+        let slot = &registration.slot;
+        let (mut guard, followed) = match slot.try_lock() {
+            Some(guard) => (guard, false),
+            None => (slot.lock().await, true),
+        };
+        match guard.get() {
+            Some(value) => Ok(value),
+            None => {
+                let result = work(followed).await;
+                if let Ok(value) = &result {
+                    guard.set(value.clone());
+                }
+                result
+            }
+        }
+    }
+
+    /// Keys in flight (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+#[cfg(not(shuttle))]
+mod sync {
+    pub(super) use std::sync::{Arc, Mutex};
+
+    /// An async lock around the value of the last success.
+    pub(super) struct Slot<V>(tokio::sync::Mutex<Option<V>>);
+
+    pub(super) struct SlotGuard<'a, V>(tokio::sync::MutexGuard<'a, Option<V>>);
+
+    impl<V: Clone> Slot<V> {
+        pub(super) fn new() -> Self {
+            Self(tokio::sync::Mutex::new(None))
+        }
+
+        pub(super) fn try_lock(&self) -> Option<SlotGuard<'_, V>> {
+            self.0.try_lock().ok().map(SlotGuard)
+        }
+
+        pub(super) async fn lock(&self) -> SlotGuard<'_, V> {
+            SlotGuard(self.0.lock().await)
+        }
+    }
+
+    impl<V: Clone> SlotGuard<'_, V> {
+        pub(super) fn get(&self) -> Option<V> {
+            self.0.clone()
+        }
+
+        pub(super) fn set(&mut self, value: V) {
+            *self.0 = Some(value);
+        }
+    }
+}
+
+#[cfg(shuttle)]
+mod sync {
+    use shuttle::future::batch_semaphore::{BatchSemaphore, Fairness};
+    pub(super) use shuttle::sync::{Arc, Mutex};
+
+    /// The same lock, from shuttle's semaphore (one permit) and mutex.
+    pub(super) struct Slot<V> {
+        permit: BatchSemaphore,
+        value: Mutex<Option<V>>,
+    }
+
+    pub(super) struct SlotGuard<'a, V>(&'a Slot<V>);
+
+    impl<V: Clone> Slot<V> {
+        pub(super) fn new() -> Self {
+            Self {
+                permit: BatchSemaphore::new(1, Fairness::StrictlyFair),
+                value: Mutex::new(None),
+            }
+        }
+
+        pub(super) fn try_lock(&self) -> Option<SlotGuard<'_, V>> {
+            self.permit.try_acquire(1).ok().map(|()| SlotGuard(self))
+        }
+
+        pub(super) async fn lock(&self) -> SlotGuard<'_, V> {
+            self.permit.acquire(1).await.expect("never closed");
+            SlotGuard(self)
+        }
+    }
+
+    impl<V: Clone> SlotGuard<'_, V> {
+        pub(super) fn get(&self) -> Option<V> {
+            self.0.value.lock().expect("not poisoned").clone()
+        }
+
+        pub(super) fn set(&mut self, value: V) {
+            *self.0.value.lock().expect("not poisoned") = Some(value);
+        }
+    }
+
+    impl<V> Drop for SlotGuard<'_, V> {
+        fn drop(&mut self) {
+            self.0.permit.release(1);
+        }
+    }
+}
+
+#[cfg(all(test, not(shuttle)))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn queued_callers_share_the_first_success_and_the_key_is_released() {
+        let flights = std::sync::Arc::new(Flights::<u32>::default());
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let flights = std::sync::Arc::clone(&flights);
+                let calls = std::sync::Arc::clone(&calls);
+                tokio::spawn(async move {
+                    flights
+                        .run("k", |_| async move {
+                            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            tokio::task::yield_now().await;
+                            Ok::<_, ()>(7)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), Ok(7));
+        }
+        assert_eq!(flights.len(), 0, "no key left behind");
+        // Calls that did not overlap each worked (each one was the first of its flight).
+        assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_leader_lets_the_next_caller_work() {
+        use futures::FutureExt as _;
+        let flights = std::sync::Arc::new(Flights::<u32>::default());
+        let panicked = std::panic::AssertUnwindSafe(flights.run("k", |_| async {
+            tokio::task::yield_now().await;
+            panic!("the leader panics");
+            #[allow(unreachable_code)]
+            Ok::<u32, ()>(0)
+        }))
+        .catch_unwind()
+        .await;
+        assert!(panicked.is_err());
+        assert_eq!(flights.len(), 0, "the key was released");
+        let next = flights.run("k", |followed| async move {
+            assert!(!followed, "nobody is ahead any more");
+            Ok::<_, ()>(1)
+        });
+        assert_eq!(next.await, Ok(1));
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_not_shared() {
+        let flights = Flights::<u32>::default();
+        let failed: Result<u32, &str> = flights.run("k", |_| async { Err("no") }).await;
+        assert_eq!(failed, Err("no"));
+        let next = flights.run("k", |_| async { Ok::<_, &str>(1) }).await;
+        assert_eq!(next, Ok(1), "the next caller works again");
+    }
+}
+
+/// Model checks with shuttle (`RUSTFLAGS="--cfg shuttle"`): the store is a version number, a
+/// refresh bumps it, and `work` re-reads it first when it had to wait, like `Rotation`.
+#[cfg(all(test, shuttle))]
+mod shuttle_tests {
+    use shuttle::future::{block_on, spawn, yield_now};
+    use shuttle::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// The shared state of one model run.
+    #[derive(Clone)]
+    struct World {
+        flights: Arc<Flights<u32>>,
+        version: Arc<Mutex<u32>>,
+        refreshes: Arc<AtomicUsize>,
+        active: Arc<AtomicUsize>,
+    }
+
+    impl World {
+        fn new() -> Self {
+            Self {
+                flights: Arc::new(Flights::default()),
+                version: Arc::new(Mutex::new(0)),
+                refreshes: Arc::new(AtomicUsize::new(0)),
+                active: Arc::new(AtomicUsize::new(0)),
+            }
+        }
+
+        /// A rotation as `Rotation` does it: read the store (under the lease); refresh only a
+        /// token still at version 0 (the call to Slack yields), then save. Two of these running
+        /// at once for one key would be two refreshes: `active` catches it.
+        async fn rotate(&self) -> Result<u32, ()> {
+            let world = self.clone();
+            self.flights
+                .run("rotation:T1:bot", |_followed| async move {
+                    let _working = Working::enter(&world.active);
+                    let stored = *world.version.lock().unwrap();
+                    let result = if stored > 0 {
+                        stored
+                    } else {
+                        yield_now().await;
+                        world.refreshes.fetch_add(1, Ordering::SeqCst);
+                        let mut stored = world.version.lock().unwrap();
+                        *stored += 1;
+                        *stored
+                    };
+                    Ok(result)
+                })
+                .await
+        }
+    }
+
+    /// One caller inside `work`; counts down when dropped (returned or abandoned).
+    struct Working(Arc<AtomicUsize>);
+
+    impl Working {
+        fn enter(active: &Arc<AtomicUsize>) -> Self {
+            let before = active.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(before, 0, "two callers work on one key at once");
+            Self(Arc::clone(active))
+        }
+    }
+
+    impl Drop for Working {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Three callers at once: one refresh, everyone gets version 1, no key left behind.
+    fn three_callers() {
+        let world = World::new();
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let world = world.clone();
+                spawn(async move { world.rotate().await })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(block_on(task).expect("the task finished"), Ok(1));
+        }
+        assert_eq!(world.refreshes.load(Ordering::SeqCst), 1, "one refresh");
+        assert_eq!(world.flights.len(), 0, "no key left behind");
+    }
+
+    /// One caller is dropped after its first poll: a leader cancelled (or unwinding from a
+    /// panic, which drops the same guards; shuttle fails a run on any panic, so the drop stands
+    /// for both) in the middle of its refresh, or a follower that gave up waiting. The others
+    /// finish with the one version, never refresh twice, never deadlock, and leave no key.
+    fn abandoned_caller() {
+        let world = World::new();
+        let abandoned = {
+            let world = world.clone();
+            spawn(async move {
+                let mut call = Box::pin(world.rotate());
+                let _ = futures::poll!(call.as_mut());
+            })
+        };
+        let others: Vec<_> = (0..2)
+            .map(|_| {
+                let world = world.clone();
+                spawn(async move { world.rotate().await })
+            })
+            .collect();
+        block_on(abandoned).expect("the task finished");
+        for task in others {
+            let version = block_on(task).expect("the task finished");
+            assert_eq!(version, Ok(world.refreshes.load(Ordering::SeqCst) as u32));
+        }
+        // A leader dropped mid-refresh never saved (a refresh is saved by the same step here),
+        // so the next caller refreshes: still one version in the store.
+        assert_eq!(*world.version.lock().unwrap(), 1, "one version");
+        assert_eq!(world.refreshes.load(Ordering::SeqCst), 1, "one refresh");
+        assert_eq!(world.flights.len(), 0, "no key left behind");
+    }
+
+    #[test]
+    fn random_schedules() {
+        shuttle::check_random(three_callers, 10_000);
+        shuttle::check_random(abandoned_caller, 10_000);
+    }
+
+    #[test]
+    fn pct_schedules() {
+        shuttle::check_pct(three_callers, 10_000, 3);
+        shuttle::check_pct(abandoned_caller, 10_000, 3);
+    }
+
+    #[test]
+    fn every_schedule_of_three_tasks() {
+        shuttle::check_dfs(three_callers, Some(100_000));
+        shuttle::check_dfs(abandoned_caller, Some(100_000));
+    }
+}
