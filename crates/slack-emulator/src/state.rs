@@ -44,6 +44,18 @@ pub struct Counters {
 }
 
 /// One `oauth.v2.access` call carrying a refresh token, as the emulator saw it.
+///
+/// ```
+/// use std::time::Duration;
+/// use slack_emulator::Presentation;
+///
+/// let first = Presentation { sent_at: Duration::from_secs(10), done_at: None };
+/// let soon = Presentation { sent_at: Duration::from_secs(11), done_at: None };
+/// let later = Presentation { sent_at: Duration::from_secs(21), done_at: None };
+/// // With a 10 s deadline, a send 1 s after an unanswered one overlaps it; 11 s after does not.
+/// assert!(first.overlaps(&soon, Duration::from_secs(10)));
+/// assert!(!first.overlaps(&later, Duration::from_secs(10)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Presentation {
     /// When it arrived (before any injected latency): when the client sent it.
@@ -67,6 +79,13 @@ impl Presentation {
 
 /// A token's place in its family ([`Emulator::token_generation`]).
 ///
+/// ```
+/// use slack_emulator::TokenGeneration;
+/// let install = TokenGeneration { family: 1, generation: 0 };
+/// let refreshed = TokenGeneration { family: 1, generation: 1 };
+/// assert!(refreshed > install);
+/// ```
+///
 /// [`Emulator::token_generation`]: crate::Emulator::token_generation
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TokenGeneration {
@@ -77,6 +96,18 @@ pub struct TokenGeneration {
 }
 
 /// What the emulator knows of a refresh token ([`Emulator::refresh_token_status`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use slack_emulator::{Emulator, EmulatorConfig, RefreshTokenStatus};
+/// let slack = Emulator::spawn(EmulatorConfig { rotation: true, ..Default::default() }).await?;
+/// let (_access, refresh) = slack.seed_refresh_token(&Default::default(), false);
+/// assert_eq!(slack.refresh_token_status(&refresh), RefreshTokenStatus::Live);
+/// assert_eq!(slack.refresh_token_status("xoxe-1-unknown"), RefreshTokenStatus::Unknown);
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// [`Emulator::refresh_token_status`]: crate::Emulator::refresh_token_status
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -32,7 +32,12 @@ const SAVE_MARGIN: Duration = Duration::from_secs(2);
 /// Lease time beyond the deadline and the save margin (the lease is renewed for its whole TTL
 /// when the intent is recorded, so this is slack, not a wait).
 const ACQUIRE_MARGIN: Duration = Duration::from_millis(250);
-/// The `tracing` target of the one warning event raised per lost grant.
+/// The `tracing` target of the one warning event raised per lost grant: filter on it to route
+/// those events to an alert (`RUST_LOG=slack_oauth::reinstall_needed=warn`).
+///
+/// ```
+/// assert_eq!(slack_oauth::rotation::REINSTALL_EVENT_TARGET, "slack_oauth::reinstall_needed");
+/// ```
 pub const REINSTALL_EVENT_TARGET: &str = "slack_oauth::reinstall_needed";
 
 /// Slack's answers that mean the grant is gone for good: the installation must be reinstalled.

@@ -168,6 +168,33 @@ pub struct TokenUpdate {
 
 /// A grant that is gone: its refresh token was spent without the new tokens being saved, or
 /// Slack revoked it. [`InstallationStore::flag_reinstall`] marks the stored token.
+///
+/// ```
+/// use slack_oauth::installation::{Installation, ReinstallFlag};
+/// use slack_oauth::secret::RefreshToken;
+/// use slack_oauth::store::{InstallationQuery, InstallationStore, LostGrant, MemoryStore};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let mut installation = Installation::new("U1", time::OffsetDateTime::UNIX_EPOCH);
+/// installation.team_id = Some("T1".into());
+/// installation.bot_token = Some(slack_oauth::secret::BotToken::new("xoxe.xoxb-fake"));
+/// installation.bot_refresh_token = Some(RefreshToken::new("xoxe-1-fake"));
+/// store.save(&installation).await?;
+///
+/// let grant = LostGrant {
+///     enterprise_id: None,
+///     team_id: Some("T1".into()),
+///     user_id: None,
+///     refresh_token: RefreshToken::new("xoxe-1-fake"),
+///     flag: ReinstallFlag::new("invalid_refresh_token", time::OffsetDateTime::UNIX_EPOCH),
+/// };
+/// assert!(store.flag_reinstall(&grant).await?, "this call set the mark");
+/// assert!(!store.flag_reinstall(&grant).await?, "only once");
+/// let bot = store.find_bot(&InstallationQuery::team("T1")).await?.unwrap();
+/// assert_eq!(bot.needs_reinstall.unwrap().reason, "invalid_refresh_token");
+/// # Ok::<_, slack_oauth::store::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LostGrant {
     /// The org, for Enterprise Grid.

@@ -113,6 +113,66 @@ async fn not_installed_answers_200_without_the_handler() {
     assert_eq!((status, body.as_str()), (StatusCode::OK, REINSTALL_MESSAGE));
 }
 
+/// A workspace whose grant was lost is answered as "reinstall needed" (Bolt's message for a
+/// command) and its token is not handed to the handler, with or without a refresher.
+#[tokio::test]
+async fn a_token_marked_needs_reinstall_is_never_used() {
+    let installation = fixtures::workspace("T1", "U1")
+        .with_rotation(fixtures::at(1_000_000_000_000))
+        .build();
+    let store = MemoryStore::new();
+    store.save(&installation).await.unwrap();
+    for user in [None, Some("U1")] {
+        let grant = slack_oauth::store::LostGrant {
+            enterprise_id: None,
+            team_id: Some("T1".into()),
+            user_id: user.map(Into::into),
+            refresh_token: if user.is_some() {
+                installation.user_refresh_token.clone().unwrap()
+            } else {
+                installation.bot_refresh_token.clone().unwrap()
+            },
+            flag: slack_oauth::installation::ReinstallFlag::new(
+                "invalid_refresh_token",
+                fixtures::at(0),
+            ),
+        };
+        assert!(store.flag_reinstall(&grant).await.unwrap());
+    }
+    let app = app(store.clone());
+    let (status, body) = send(&app, signed("/slack/events", EVENT_U1)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, ""),
+        "events: empty 200"
+    );
+    let command = "command=%2Fx&team_id=T1&user_id=U1";
+    let (status, body) = send(&app, signed("/slack/events", command)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, REINSTALL_MESSAGE));
+    let direct = Authorizer::new(store.clone())
+        .authorize(&slack_oauth::authorize::AuthorizeRequest::team("T1"))
+        .await
+        .unwrap();
+    assert!(
+        direct.is_none(),
+        "authorize answers reinstall-needed: {direct:?}"
+    );
+
+    // A new install clears the mark.
+    store
+        .save(
+            &fixtures::workspace("T1", "U1")
+                .generation(1)
+                .installed_at(fixtures::at(5))
+                .build(),
+        )
+        .await
+        .unwrap();
+    let (status, body) = send(&app, signed("/slack/events", EVENT_U1)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with("bot=xoxb-"), "{body}");
+}
+
 #[tokio::test]
 async fn malformed_body_is_400() {
     let app = app(MemoryStore::new());
