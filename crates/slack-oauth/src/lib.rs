@@ -12,6 +12,7 @@
 //! | `sqlite` | yes | `store::SqliteStore` |
 //! | `postgres` | yes | `store::PostgresStore` |
 //! | `axum` | yes | `axum` routes and layers |
+//! | `failpoints` | no | named crash points (the `fail` crate) in rotation and the stores' commits, for the crash tests; never in production |
 
 pub mod api;
 pub mod authorize;
