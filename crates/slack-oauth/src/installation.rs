@@ -471,7 +471,7 @@ mod tests {
         i.team_id = Some("T1".into());
         i.bot_token = Some(BotToken::new("xoxb-111-222-BOTSECRET"));
         i.bot_refresh_token = Some(RefreshToken::new("xoxe-1-BOTREFRESH"));
-        i.user_token = Some(UserToken::new("xoxp-111-222-USERSECRET"));
+        i.user_token = Some(UserToken::new("xoxp-111-222-USERSECRET")); // fake: a sentinel
         i.user_refresh_token = Some(RefreshToken::new("xoxe-1-USERREFRESH"));
         i.bot_scopes = Scopes::parse("chat:write,commands");
         i

@@ -188,7 +188,7 @@ mod tests {
     #[test]
     fn debug_never_shows_the_value() {
         let values = [
-            format!("{:?}", BotToken::new("xoxb-111-222-SECRETVALUE")),
+            format!("{:?}", BotToken::new("xoxb-111-222-SECRETVALUE")), // fake: a sentinel
             format!("{:?}", UserToken::new("xoxe.xoxp-1-SECRETVALUE")),
             format!("{:?}", RefreshToken::new("xoxe-1-SECRETVALUE")),
             format!("{:?}", AccessToken::new("SECRETVALUE")),

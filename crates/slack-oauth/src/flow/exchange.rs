@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(i.team_name.as_deref(), Some("Slack Softball Team"));
         assert_eq!(
             i.bot_token.as_ref().unwrap().secret(),
-            "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy"
+            "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy" // fake: Slack's docs example
         );
         assert_eq!(i.bot_id.as_ref().unwrap(), "BZYBOTHED");
         assert_eq!(i.bot_user_id.as_ref().unwrap(), "U0KRQLJ9H");

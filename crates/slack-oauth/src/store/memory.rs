@@ -308,13 +308,7 @@ impl InstallationStore for MemoryStore {
         ttl: Duration,
     ) -> Result<LeaseAcquisition, StoreError> {
         let now = self.clock.now();
-        let until = time::Duration::try_from(ttl)
-            .ok()
-            .and_then(|ttl| now.checked_add(ttl))
-            .unwrap_or(OffsetDateTime::new_utc(
-                time::Date::MAX,
-                time::Time::MIDNIGHT,
-            ));
+        let until = after(now, ttl);
         let mut tables = self.tables();
         let pending_intent = match tables.leases.get(name) {
             Some(lease) if lease.until > now && lease.holder != holder => {
@@ -340,13 +334,7 @@ impl InstallationStore for MemoryStore {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let now = self.clock.now();
-        let until = time::Duration::try_from(ttl)
-            .ok()
-            .and_then(|ttl| now.checked_add(ttl))
-            .unwrap_or(OffsetDateTime::new_utc(
-                time::Date::MAX,
-                time::Time::MIDNIGHT,
-            ));
+        let until = after(now, ttl);
         let mut tables = self.tables();
         match tables.leases.get_mut(name) {
             Some(lease) if lease.holder == holder && lease.until > now => {
@@ -465,6 +453,17 @@ fn update_rotated_token(tables: &mut Tables, update: &TokenUpdate) -> bool {
         }
     }
     changed
+}
+
+/// `now + ttl`, saturating at the end of time.
+fn after(now: OffsetDateTime, ttl: Duration) -> OffsetDateTime {
+    time::Duration::try_from(ttl)
+        .ok()
+        .and_then(|ttl| now.checked_add(ttl))
+        .unwrap_or(OffsetDateTime::new_utc(
+            time::Date::MAX,
+            time::Time::MIDNIGHT,
+        ))
 }
 
 /// Removes the lease if `holder` holds it.
