@@ -303,6 +303,12 @@ pub fn trials(short: usize, full: usize) -> usize {
     }
 }
 
+/// Whether this is a measuring run (`SLACK_OAUTH_RELIABILITY` set): scenarios then use
+/// reliability.md's magnitudes (30 s outages, 2 minutes of faults), not CI's small ones.
+pub fn measuring() -> bool {
+    std::env::var_os("SLACK_OAUTH_RELIABILITY").is_some()
+}
+
 /// The `p`-th percentile (0-100) of `samples`, or zero for none.
 pub fn percentile(samples: &[Duration], p: usize) -> Duration {
     let mut sorted = samples.to_vec();

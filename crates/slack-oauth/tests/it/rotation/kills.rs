@@ -543,15 +543,25 @@ async fn loss_window_postgres() {
 /// every acknowledged save, whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_while_writing_sqlite_keeps_every_acknowledged_write() {
+    // A fresh file every this many kills, so that the integrity check after each kill stays
+    // quick (it reads the whole file) in the 10,000-kill run.
+    const KILLS_PER_FILE: usize = 500;
     let trials = support::trials(10, 10_000);
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("writes.db").display());
-    let mut acknowledged: Vec<String> = Vec::new();
+    let url_of = |file: usize| {
+        format!(
+            "sqlite://{}",
+            dir.path().join(format!("writes-{file}.db")).display()
+        )
+    };
+    // (file, team) of every save the worker acknowledged.
+    let mut acknowledged: Vec<(usize, String)> = Vec::new();
     let (mut failed, mut kills) = (Vec::new(), 0);
     for trial in 0..trials {
+        let file = trial / KILLS_PER_FILE;
         let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", WRITER_TEST, "--nocapture", "--include-ignored"])
-            .env("WRITE_WORKER_STORE", &url)
+            .env("WRITE_WORKER_STORE", url_of(file))
             .env("WRITE_WORKER_PREFIX", format!("T{trial}-"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -578,9 +588,10 @@ async fn killed_while_writing_sqlite_keeps_every_acknowledged_write() {
             use std::os::unix::process::ExitStatusExt as _;
             kills += usize::from(status.signal() == Some(9));
         }
-        acknowledged.extend(reader.await.unwrap());
+        acknowledged.extend(reader.await.unwrap().into_iter().map(|team| (file, team)));
 
-        let connection = rusqlite::Connection::open(dir.path().join("writes.db")).unwrap();
+        let connection =
+            rusqlite::Connection::open(dir.path().join(format!("writes-{file}.db"))).unwrap();
         let check: String = connection
             .query_row("PRAGMA integrity_check", [], |row| row.get(0))
             .unwrap();
@@ -588,18 +599,22 @@ async fn killed_while_writing_sqlite_keeps_every_acknowledged_write() {
             failed.push(format!("trial {trial}: integrity_check {check}"));
         }
     }
-    let store = AnyStore::connect(&url, support::CLIENT_ID).await.unwrap();
     let mut missing = 0;
-    for team in &acknowledged {
-        match store
-            .find_installation(&InstallationQuery::team(team.as_str()))
+    for file in 0..trials.div_ceil(KILLS_PER_FILE) {
+        let store = AnyStore::connect(&url_of(file), support::CLIENT_ID)
             .await
-        {
-            Ok(Some(found)) if found.bot_token.is_some() && found.user_token.is_some() => {}
-            _ => missing += 1,
+            .unwrap();
+        for (_, team) in acknowledged.iter().filter(|(f, _)| *f == file) {
+            match store
+                .find_installation(&InstallationQuery::team(team.as_str()))
+                .await
+            {
+                Ok(Some(found)) if found.bot_token.is_some() && found.user_token.is_some() => {}
+                _ => missing += 1,
+            }
         }
+        store.close().await.unwrap();
     }
-    store.close().await.unwrap();
     support::report(&format!(
         "R14 [sqlite]: {} passed, {} failed; {kills} SIGKILLs during writes, {} acknowledged \
          writes, {missing} missing or torn",

@@ -8,7 +8,7 @@
 //! the refresh tokens it ended up with.
 
 use std::process::Stdio;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use slack_emulator::refresh_token_key;
 use slack_oauth::api::{Client, ClientCredentials};
@@ -34,9 +34,7 @@ pub(super) async fn processes_rotate_once(
     let emulator = rotating_emulator().await;
     let installation = rotating_installation(&emulator, "T1", "U1", long_ago());
     store.save(&installation).await.unwrap();
-    let start_at =
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_millis(1_200);
-    let mut children = Vec::new();
+    let mut workers = Vec::new();
     for _ in 0..processes {
         let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
         command
@@ -48,28 +46,20 @@ pub(super) async fn processes_rotate_once(
                 "ROTATION_WORKER_INSTALLATION",
                 serde_json::to_string(&installation).unwrap(),
             )
-            .env("ROTATION_WORKER_START_MS", start_at.as_millis().to_string())
             .env("ROTATION_WORKER_CALLERS", callers.to_string())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        children.push(command.spawn().unwrap());
+        workers.push(Worker::spawn(command).await);
+    }
+    // Every worker is connected and waiting: start them together.
+    for worker in &mut workers {
+        worker.go().await;
     }
     let mut results = Vec::new();
-    for child in children {
-        let output = child.wait_with_output().await.unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "a worker failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let line = stdout
-            .lines()
-            .find_map(|line| line.strip_prefix("ROTATION_RESULT "))
-            .unwrap_or_else(|| panic!("no result line in:\n{stdout}"))
-            .to_owned();
-        results.push(line);
+    for worker in workers {
+        results.push(worker.result().await);
     }
     let counters = emulator.counters();
     assert_eq!(counters.refreshes_served, 2, "one refresh per token");
@@ -115,6 +105,79 @@ async fn four_processes_rotate_once_postgres() {
     schema.drop().await;
 }
 
+const WORKER_READY: &str = "ROTATION_WORKER_READY";
+
+/// A running worker process: its stdin (for the start signal), its stdout lines, its stderr.
+struct Worker {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    stderr: tokio::task::JoinHandle<String>,
+    stdout: String,
+}
+
+impl Worker {
+    /// Spawns `command` and waits (at most a minute) until the worker says it is ready.
+    async fn spawn(mut command: tokio::process::Command) -> Self {
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+        let mut child = command.spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut stderr_pipe = child.stderr.take().unwrap();
+        let stderr = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = stderr_pipe.read_to_string(&mut text).await;
+            text
+        });
+        let mut stdout = String::new();
+        let ready = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line == WORKER_READY {
+                    return true;
+                }
+                stdout.push_str(&line);
+                stdout.push('\n');
+            }
+            false
+        })
+        .await;
+        assert_eq!(ready, Ok(true), "a worker never got ready:\n{stdout}");
+        Self {
+            child,
+            stdin,
+            lines,
+            stderr,
+            stdout,
+        }
+    }
+
+    async fn go(&mut self) {
+        use tokio::io::AsyncWriteExt as _;
+        self.stdin.write_all(b"go\n").await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// Waits for the worker to finish; its `ROTATION_RESULT` line.
+    async fn result(mut self) -> String {
+        let mut result = None;
+        while let Some(line) = self.lines.next_line().await.unwrap() {
+            if let Some(keys) = line.strip_prefix("ROTATION_RESULT ") {
+                result = Some(keys.to_owned());
+            }
+            self.stdout.push_str(&line);
+            self.stdout.push('\n');
+        }
+        let status = self.child.wait().await.unwrap();
+        let stderr = self.stderr.await.unwrap();
+        assert!(
+            status.success(),
+            "a worker failed:\n{}\n{stderr}",
+            self.stdout
+        );
+        result.unwrap_or_else(|| panic!("no result line in:\n{}", self.stdout))
+    }
+}
+
 /// The worker: acts only when run by [`processes_rotate_once`].
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a worker process of four_processes_rotate_once_*; does nothing on its own"]
@@ -126,10 +189,6 @@ async fn worker() {
     let api = std::env::var("ROTATION_WORKER_API").unwrap();
     let installation: Installation =
         serde_json::from_str(&std::env::var("ROTATION_WORKER_INSTALLATION").unwrap()).unwrap();
-    let start_ms: u64 = std::env::var("ROTATION_WORKER_START_MS")
-        .unwrap()
-        .parse()
-        .unwrap();
     let store = if schema.is_empty() {
         AnyStore::connect(&store_url, support::CLIENT_ID)
             .await
@@ -151,12 +210,15 @@ async fn worker() {
         ClientCredentials::new(support::CLIENT_ID, support::CLIENT_SECRET),
     );
     let rotation = Rotation::new(rotator, store);
-    // Start together (as far as process start-up allows).
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let start = Duration::from_millis(start_ms);
-    if start > now {
-        tokio::time::sleep(start - now).await;
-    }
+    // Connected: say so, then start when the test says go (all workers at once).
+    println!("{WORKER_READY}");
+    let mut go = String::new();
+    tokio::io::AsyncBufReadExt::read_line(
+        &mut tokio::io::BufReader::new(tokio::io::stdin()),
+        &mut go,
+    )
+    .await
+    .unwrap();
     let callers: usize = std::env::var("ROTATION_WORKER_CALLERS")
         .unwrap()
         .parse()
