@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{Connection as _, Postgres, Row as _};
+use sqlx::{Postgres, Row as _};
 use time::OffsetDateTime;
 
 use super::rows::{
@@ -239,65 +239,64 @@ impl PostgresStore {
         let previous = update.previous_refresh_token.secret();
         let refresh = update.refresh_token.secret();
         let expires_at = update.expires_at.map(to_db_time);
+        let (lease_name, lease_holder) = match release {
+            Some((name, holder)) => (Some(self.lease_key(name)), Some(holder)),
+            None => (None, None),
+        };
+        // One statement, so one round trip between Slack's answer and the durable commit (the
+        // window in which a killed process loses the new tokens): the compare-and-swap updates
+        // and the lease release are data-modifying CTEs, atomic together. Bots before
+        // installations, as in every write: a racing rotation blocks on the first row it shares
+        // with us, then sees the refresh token changed and updates nothing.
         let mut conn = self.conn().await?;
-        let written = async {
-            let mut tx = conn.busy().begin().await?;
-            let changed = match &update.token {
-                RotatedToken::Bot { token } => {
-                    // Bots first, then installations, in every transaction: a racing rotation
-                    // blocks on the first row it shares with us, then sees the refresh token
-                    // changed and updates nothing.
-                    let mut changed = 0;
-                    for (table, alias) in [("slack_bots", "b"), ("slack_installations", "i")] {
-                        let sql = format!(
-                            "UPDATE {table} {alias} SET bot_token = $4, bot_refresh_token = $5, \
-                         bot_token_expires_at = $6 WHERE {} AND {alias}.bot_refresh_token = $7",
-                            Key::predicate(alias)
-                        );
-                        changed += key
-                            .bind(sqlx::query(&sql), &self.client_id)
-                            .bind(token.secret())
-                            .bind(refresh)
-                            .bind(expires_at)
-                            .bind(previous)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                    }
-                    changed
-                }
-                RotatedToken::User { user_id, token } => {
-                    let sql = format!(
-                    "UPDATE slack_installations i SET user_token = $4, user_refresh_token = $5, \
-                     user_token_expires_at = $6 WHERE {} AND i.user_refresh_token = $7 \
-                     AND i.user_id = $8",
-                    Key::predicate("i")
+        let changed = match &update.token {
+            RotatedToken::Bot { token } => {
+                let sql = format!(
+                    "WITH bots AS (UPDATE slack_bots b SET bot_token = $4, \
+                     bot_refresh_token = $5, bot_token_expires_at = $6 \
+                     WHERE {} AND b.bot_refresh_token = $7 RETURNING 1), \
+                     installations AS (UPDATE slack_installations i SET bot_token = $4, \
+                     bot_refresh_token = $5, bot_token_expires_at = $6 \
+                     WHERE {} AND i.bot_refresh_token = $7 RETURNING 1), \
+                     released AS ({RELEASE_LEASE_CTE}) \
+                     SELECT (SELECT count(*) FROM bots) + (SELECT count(*) FROM installations)",
+                    Key::predicate("b"),
+                    Key::predicate("i"),
                 );
-                    key.bind(sqlx::query(&sql), &self.client_id)
-                        .bind(token.secret())
-                        .bind(refresh)
-                        .bind(expires_at)
-                        .bind(previous)
-                        .bind(user_id.as_str())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                }
-            };
-            if let Some((name, holder)) = release {
-                sqlx::query(RELEASE_LEASE)
-                    .bind(self.lease_key(name))
-                    .bind(holder)
-                    .execute(&mut *tx)
-                    .await?;
+                key.bind(sqlx::query(&sql), &self.client_id)
+                    .bind(token.secret())
+                    .bind(refresh)
+                    .bind(expires_at)
+                    .bind(previous)
+                    .bind(lease_name)
+                    .bind(lease_holder)
+                    .fetch_one(conn.busy())
+                    .await
+                    .and_then(|row| row.try_get::<i64, _>(0))
             }
-            // Crash tests kill the process here: the rotated token is written, not committed.
-            fail::fail_point!("postgres::before-commit");
-            tx.commit().await?;
-            Ok(changed > 0)
-        }
-        .await;
-        Ok(conn.settle(written)?)
+            RotatedToken::User { user_id, token } => {
+                let sql = format!(
+                    "WITH installations AS (UPDATE slack_installations i SET user_token = $4, \
+                     user_refresh_token = $5, user_token_expires_at = $6 \
+                     WHERE {} AND i.user_refresh_token = $7 AND i.user_id = $10 RETURNING 1), \
+                     released AS ({RELEASE_LEASE_CTE}) \
+                     SELECT count(*) FROM installations",
+                    Key::predicate("i"),
+                );
+                key.bind(sqlx::query(&sql), &self.client_id)
+                    .bind(token.secret())
+                    .bind(refresh)
+                    .bind(expires_at)
+                    .bind(previous)
+                    .bind(lease_name)
+                    .bind(lease_holder)
+                    .bind(user_id.as_str())
+                    .fetch_one(conn.busy())
+                    .await
+                    .and_then(|row| row.try_get::<i64, _>(0))
+            }
+        };
+        Ok(conn.settle(changed)? > 0)
     }
 }
 
@@ -554,6 +553,10 @@ impl InstallationStore for PostgresStore {
 
 /// Deletes the lease row `$1` if `$2` holds it (its intent goes with it).
 const RELEASE_LEASE: &str = "DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2";
+/// [`RELEASE_LEASE`] inside the rotated-token write (`$8`, `$9`; NULL when there is no lease to
+/// release, which matches no row).
+const RELEASE_LEASE_CTE: &str =
+    "DELETE FROM slack_oauth_leases WHERE name = $8 AND holder = $9 RETURNING 1";
 
 #[cfg(test)]
 mod tests {
