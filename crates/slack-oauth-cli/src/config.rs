@@ -53,6 +53,17 @@ pub(crate) struct SettingsArgs {
     /// Where to send the browser after a failed install [env: SLACK_FAILURE_URL]
     #[arg(long)]
     pub(crate) failure_url: Option<String>,
+    #[command(flatten)]
+    pub(crate) insecure: InsecureSlackUrlArg,
+}
+
+/// `--allow-insecure-slack-url`, for every command that talks to Slack.
+#[derive(Debug, Default, Args)]
+pub(crate) struct InsecureSlackUrlArg {
+    /// Accept plain-http Slack URLs (API, authorize page) on hosts other than this machine; the
+    /// client secret and tokens then cross the network unencrypted. For test networks only
+    #[arg(long, env = slack_oauth::settings::ALLOW_INSECURE_SLACK_URL_ENV)]
+    pub(crate) allow_insecure_slack_url: bool,
 }
 
 impl SettingsArgs {
@@ -68,6 +79,10 @@ impl SettingsArgs {
             ("SLACK_REDIRECT_URI_PATH", &self.redirect_uri_path),
             ("SLACK_SUCCESS_URL", &self.success_url),
             ("SLACK_FAILURE_URL", &self.failure_url),
+            (
+                slack_oauth::settings::ALLOW_INSECURE_SLACK_URL_ENV,
+                &Some(self.insecure.allow_insecure_slack_url.to_string()),
+            ),
         ]
         .into_iter()
         .filter_map(|(name, value)| value.clone().map(|value| (name, value)))
@@ -114,13 +129,18 @@ pub(crate) async fn connect_store(url: &str, client_id: &str) -> anyhow::Result<
 }
 
 /// A Web API client for `api_url` (flag, else `SLACK_API_URL`, else Slack's).
-pub(crate) fn api_client(api_url: Option<&str>, slack_timeout: Duration) -> anyhow::Result<Client> {
+pub(crate) fn api_client(
+    api_url: Option<&str>,
+    slack_timeout: Duration,
+    insecure: &InsecureSlackUrlArg,
+) -> anyhow::Result<Client> {
     let url = api_url
         .map(str::to_owned)
         .or_else(|| env_nonempty("SLACK_API_URL"))
         .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
     Client::builder()
         .base_url(url.clone())
+        .allow_insecure_base_url(insecure.allow_insecure_slack_url)
         .request_timeout(slack_timeout)
         .build()
         .with_context(|| format!("invalid SLACK_API_URL {url:?}"))
@@ -153,19 +173,39 @@ pub(crate) fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// `url` without its password, for messages (`postgres://user:pw@host` → `postgres://user:***@host`).
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+/// `url` without its secrets, for messages: the password of the user part and the value of
+/// every query parameter that names one (`password`, `sslpassword`, ...), as libpq accepts
+/// both (`postgres://user:pw@host`, `postgres://host/db?password=pw`). A string that does not
+/// parse as a URL shows only its scheme: it may still hold a password.
+pub(crate) fn redact_url(raw: &str) -> String {
+    const HIDDEN: &str = "***";
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return match raw.split_once(':') {
+            Some((scheme, _)) if !scheme.is_empty() && !scheme.contains(['/', '@']) => {
+                format!("{scheme}:<not shown: not a parseable URL>")
+            }
+            _ => "<not shown: not a parseable URL>".to_owned(),
+        };
     };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}:***@{host}{path}")
-        }
-        None => url.to_owned(),
+    if url.password().is_some() {
+        // Only fails for URLs that cannot have a user part, which then have no password.
+        let _ = url.set_password(Some(HIDDEN));
     }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let lowered = key.to_ascii_lowercase();
+                let secret = ["password", "passwd", "pwd", "secret", "token", "key"]
+                    .iter()
+                    .any(|word| lowered.contains(word));
+                let value = if secret { HIDDEN.into() } else { value };
+                (key.into_owned(), value.into_owned())
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 #[cfg(test)]
@@ -180,6 +220,19 @@ mod tests {
         );
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(redact_url("sqlite:data/x.db"), "sqlite:data/x.db");
+        let shown = redact_url(
+            "postgres://db/app?sslmode=require&password=hunter2&sslpassword=hunter3&user=root",
+        );
+        assert!(!shown.contains("hunter"), "{shown}");
+        assert!(shown.contains("sslmode=require"), "{shown}");
+        assert!(shown.contains("user=root"), "{shown}");
+        let shown = redact_url("postgres://root:hunter2@db:5432/app?password=hunter3");
+        assert!(!shown.contains("hunter"), "{shown}");
+        // Not a URL: nothing after the scheme is shown.
+        let shown = redact_url("postgres://root:hun ter2@db:bad-port/app");
+        assert!(!shown.contains("hun"), "{shown}");
+        assert!(shown.starts_with("postgres:"), "{shown}");
     }
 
     #[test]

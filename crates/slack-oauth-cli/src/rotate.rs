@@ -46,13 +46,15 @@ pub(crate) struct RotateArgs {
     #[arg(long)]
     api_url: Option<String>,
     #[command(flatten)]
+    insecure: crate::config::InsecureSlackUrlArg,
+    #[command(flatten)]
     store: StoreArgs,
 }
 
 /// Runs one pass, or one pass every `--every` until Ctrl-C / SIGTERM.
 pub(crate) async fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {
     let (client_id, client_secret) = credentials()?;
-    let client = api_client(args.api_url.as_deref(), args.slack_timeout)?;
+    let client = api_client(args.api_url.as_deref(), args.slack_timeout, &args.insecure)?;
     let store = connect_store(&args.store.url(), &client_id).await?;
     let rotator = TokenRotator::new(client, ClientCredentials::new(client_id, client_secret));
     let rotation = Rotation::new(rotator, store)

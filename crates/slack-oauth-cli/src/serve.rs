@@ -50,7 +50,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (None, None) => (config::DEFAULT_ADDR.to_owned(), "the default address"),
     };
     let addr = config::parse_addr(&addr, source)?;
-    let client = config::api_client(args.api_url.as_deref(), args.slack_timeout)?;
+    let client = config::api_client(
+        args.api_url.as_deref(),
+        args.slack_timeout,
+        &args.settings.insecure,
+    )?;
     let store = config::connect_store(&args.store.url(), settings.client_id.as_str()).await?;
     let backend = store.backend();
     let flow = OAuthFlow::new(settings, store, client)?;

@@ -99,6 +99,9 @@ pub struct OAuthSettings {
     /// How many minutes before expiry a rotating token is refreshed (default 120). Unlike Bolt
     /// (W29), `0` means "only once expired".
     pub token_rotation_expiration_minutes: u32,
+    /// Whether [`authorize_url`](Self::authorize_url) may be plain `http` to a host other than
+    /// this machine (default `false`: `https`, or `http` on a loopback address for the emulator).
+    pub allow_insecure_slack_url: bool,
 }
 
 impl OAuthSettings {
@@ -122,6 +125,7 @@ impl OAuthSettings {
             state_cookie_secure: true,
             state_cookie_same_site: SameSite::Lax,
             token_rotation_expiration_minutes: DEFAULT_TOKEN_ROTATION_EXPIRATION_MINUTES,
+            allow_insecure_slack_url: false,
         }
     }
 
@@ -193,6 +197,9 @@ impl OAuthSettings {
         }
         settings.success_url = get("SLACK_SUCCESS_URL");
         settings.failure_url = get("SLACK_FAILURE_URL");
+        if let Some(allow) = get(ALLOW_INSECURE_SLACK_URL_ENV) {
+            settings.allow_insecure_slack_url = parse_flag(ALLOW_INSECURE_SLACK_URL_ENV, &allow)?;
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -377,6 +384,22 @@ impl OAuthSettings {
         self
     }
 
+    /// Accepts a plain `http` [`authorize_url`](Self::authorize_url) on a host other than this
+    /// machine (`--allow-insecure-slack-url`). The browser would carry the state and the
+    /// app's client id over plain http: for a test network you control only.
+    ///
+    /// ```
+    /// use slack_oauth::settings::OAuthSettings;
+    /// let settings = OAuthSettings::new("1", "2").authorize_url("http://slack.test/oauth/v2/authorize");
+    /// assert!(settings.validate().is_err());
+    /// assert!(settings.allow_insecure_slack_url(true).validate().is_ok());
+    /// ```
+    #[must_use]
+    pub fn allow_insecure_slack_url(mut self, allow: bool) -> Self {
+        self.allow_insecure_slack_url = allow;
+        self
+    }
+
     /// Checks the settings: credentials are set, paths start with `/`, URLs (authorize, redirect,
     /// success, failure) are absolute `http(s)` URLs, the cookie name is a valid cookie name and its
     /// `__Host-`/`__Secure-` prefix rules hold, and the state lifetime is positive.
@@ -408,6 +431,19 @@ impl OAuthSettings {
             ));
         }
         check_url("authorize_url", &self.authorize_url)?;
+        if !self.allow_insecure_slack_url {
+            if let Ok(url) = Url::parse(&self.authorize_url) {
+                if url.scheme() == "http" && !is_loopback(&url) {
+                    return Err(invalid(
+                        "authorize_url",
+                        &self.authorize_url,
+                        "is plain http to a host other than this machine; use https, a \
+                         loopback address (the emulator), or allow it explicitly \
+                         (--allow-insecure-slack-url)",
+                    ));
+                }
+            }
+        }
         if let Some(uri) = &self.redirect_uri {
             check_url("redirect_uri", uri)?;
         }
@@ -496,6 +532,32 @@ fn check_url(setting: &'static str, value: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Environment variable of [`OAuthSettings::allow_insecure_slack_url`] (`true` or `false`).
+pub const ALLOW_INSECURE_SLACK_URL_ENV: &str = "SLACK_OAUTH_ALLOW_INSECURE_SLACK_URL";
+
+/// `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`, any case.
+fn parse_flag(setting: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(invalid(setting, value, "must be true or false")),
+    }
+}
+
+/// Whether `url` points at this machine: a loopback IP (`127.0.0.0/8`, `::1`), `localhost`
+/// or a `*.localhost` name (RFC 6761 reserves them for loopback).
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
 fn invalid(setting: &'static str, value: &str, problem: &str) -> ConfigError {
     ConfigError::Invalid {
         setting,
@@ -530,6 +592,7 @@ impl fmt::Debug for OAuthSettings {
                 "token_rotation_expiration_minutes",
                 &self.token_rotation_expiration_minutes,
             )
+            .field("allow_insecure_slack_url", &self.allow_insecure_slack_url)
             .finish()
     }
 }

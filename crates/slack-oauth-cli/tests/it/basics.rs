@@ -89,3 +89,49 @@ fn show_without_a_target_exits_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--team"));
 }
+
+#[test]
+fn plain_http_slack_urls_off_this_machine_exit_2_unless_allowed() {
+    let with_credentials = |command: &mut std::process::Command| {
+        command
+            .env("SLACK_CLIENT_ID", "111.222")
+            .env("SLACK_CLIENT_SECRET", "s3cret-value")
+            .env("DATABASE_URL", "memory://")
+            .env_remove("SLACK_OAUTH_ALLOW_INSECURE_SLACK_URL");
+    };
+    for args in [
+        &["serve", "--api-url", "http://slack.test/api/"][..],
+        &[
+            "serve",
+            "--authorize-url",
+            "http://slack.test/oauth/v2/authorize",
+        ],
+        &["rotate", "--api-url", "http://slack.test/api/"],
+    ] {
+        let mut cmd = command();
+        cmd.args(args);
+        with_credentials(&mut cmd);
+        let output = run(&mut cmd);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let text = stderr(&output);
+        assert!(text.contains("--allow-insecure-slack-url"), "{text}");
+        assert!(!text.contains("s3cret-value"), "{text}");
+    }
+    // Allowed explicitly, by the flag or its variable: rotate runs (nothing to rotate).
+    let mut cmd = command();
+    cmd.args([
+        "rotate",
+        "--api-url",
+        "http://slack.test/api/",
+        "--allow-insecure-slack-url",
+    ]);
+    with_credentials(&mut cmd);
+    let output = run(&mut cmd);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut cmd = command();
+    cmd.args(["rotate", "--api-url", "http://slack.test/api/"]);
+    with_credentials(&mut cmd);
+    cmd.env("SLACK_OAUTH_ALLOW_INSECURE_SLACK_URL", "true");
+    let output = run(&mut cmd);
+    assert!(output.status.success(), "{}", stderr(&output));
+}

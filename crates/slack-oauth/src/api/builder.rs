@@ -27,6 +27,7 @@ pub struct ClientBuilder {
     request_timeout: Duration,
     max_retries: u32,
     max_retry_wait: Duration,
+    allow_insecure_base_url: bool,
 }
 
 impl ClientBuilder {
@@ -41,12 +42,15 @@ impl ClientBuilder {
             request_timeout: Duration::from_secs(30),
             max_retries: 2,
             max_retry_wait: Duration::from_secs(30),
+            allow_insecure_base_url: false,
         }
     }
 
     /// The base URL (`SLACK_API_URL`); a missing trailing `/` is added.
     ///
-    /// Checked by [`build`](Self::build): it must be an absolute `http` or `https` URL.
+    /// Checked by [`build`](Self::build): it must be an absolute `https` URL, or `http` to a
+    /// loopback address (the emulator, a local proxy); see
+    /// [`allow_insecure_base_url`](Self::allow_insecure_base_url) for anything else.
     ///
     /// ```
     /// let client = slack_oauth::api::Client::builder().base_url("http://127.0.0.1:9/api").build()?;
@@ -55,6 +59,27 @@ impl ClientBuilder {
     /// ```
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
+        self
+    }
+
+    /// Accepts a plain `http` base URL that is not on a loopback address (default `false`).
+    ///
+    /// Every call carries the client secret or a token, so plain http anywhere but this machine
+    /// hands them to whoever is on the path; turn this on only for a test network you control
+    /// (`--allow-insecure-slack-url` on the command line).
+    ///
+    /// ```
+    /// use slack_oauth::api::Client;
+    /// assert!(Client::builder().base_url("http://slack.test/api").build().is_err());
+    /// let client = Client::builder()
+    ///     .base_url("http://slack.test/api")
+    ///     .allow_insecure_base_url(true)
+    ///     .build()?;
+    /// assert_eq!(client.base_url().as_str(), "http://slack.test/api/");
+    /// # Ok::<(), slack_oauth::api::ApiError>(())
+    /// ```
+    pub fn allow_insecure_base_url(mut self, allow: bool) -> Self {
+        self.allow_insecure_base_url = allow;
         self
     }
 
@@ -119,7 +144,7 @@ impl ClientBuilder {
     /// assert!(Client::builder().base_url("https://slack.com/api").build().is_ok());
     /// ```
     pub fn build(self) -> Result<Client, ApiError> {
-        let base_url = parse_base_url(&self.base_url)?;
+        let base_url = parse_base_url(&self.base_url, self.allow_insecure_base_url)?;
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .redirect(reqwest::redirect::Policy::none())
@@ -143,8 +168,8 @@ impl ClientBuilder {
 }
 
 /// Parses the base URL and makes it end in `/`, so that `join("auth.test")` appends.
-fn parse_base_url(raw: &str) -> Result<Url, ApiError> {
-    let hint = "use an absolute http(s) URL such as https://slack.com/api/";
+fn parse_base_url(raw: &str, allow_insecure: bool) -> Result<Url, ApiError> {
+    let hint = "use an absolute https URL such as https://slack.com/api/";
     let mut url = Url::parse(raw.trim())
         .map_err(|error| ApiError::Config(format!("invalid base URL {raw:?}: {error}; {hint}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
@@ -155,6 +180,13 @@ fn parse_base_url(raw: &str) -> Result<Url, ApiError> {
     if url.query().is_some() || url.fragment().is_some() {
         return Err(ApiError::Config(format!(
             "invalid base URL {raw:?}: it must not have a query or fragment; {hint}"
+        )));
+    }
+    if url.scheme() == "http" && !allow_insecure && !crate::settings::is_loopback(&url) {
+        return Err(ApiError::Config(format!(
+            "invalid base URL {raw:?}: plain http to a host other than this machine would send \
+             the client secret and tokens unencrypted; use https, a loopback address (the \
+             emulator), or allow it explicitly (--allow-insecure-slack-url)"
         )));
     }
     if !url.path().ends_with('/') {
@@ -176,13 +208,43 @@ mod tests {
             ("http://127.0.0.1:1234", "http://127.0.0.1:1234/"),
             (" http://127.0.0.1:1234/x/y ", "http://127.0.0.1:1234/x/y/"),
         ] {
-            assert_eq!(parse_base_url(raw).unwrap().as_str(), expected, "{raw}");
+            assert_eq!(
+                parse_base_url(raw, false).unwrap().as_str(),
+                expected,
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine_unless_allowed() {
+        for local in [
+            "http://127.0.0.1:9/api",
+            "http://127.8.0.1/api",
+            "http://[::1]:9/api",
+            "http://localhost:9/api",
+            "http://emulator.localhost/api",
+        ] {
+            assert!(parse_base_url(local, false).is_ok(), "{local}");
+        }
+        for remote in [
+            "http://slack.com/api",
+            "http://10.0.0.1/api",
+            "http://localhost.example.com/api",
+            "http://[::2]/api",
+        ] {
+            let error = parse_base_url(remote, false).unwrap_err();
+            assert!(
+                error.to_string().contains("--allow-insecure-slack-url"),
+                "{remote}: {error}"
+            );
+            assert!(parse_base_url(remote, true).is_ok(), "{remote}");
         }
     }
 
     #[test]
     fn method_urls_append_to_the_base() {
-        let base = parse_base_url("http://127.0.0.1:1234/api").unwrap();
+        let base = parse_base_url("http://127.0.0.1:1234/api", false).unwrap();
         assert_eq!(
             base.join("oauth.v2.access").unwrap().as_str(),
             "http://127.0.0.1:1234/api/oauth.v2.access"
