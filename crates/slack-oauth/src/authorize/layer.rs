@@ -29,6 +29,12 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// last `.layer` first), so that only signed requests reach the store; it then reuses the
 /// verified body.
 ///
+/// **It fails closed**: a request that did not come through a signature check (the layers in the
+/// wrong order, or no `VerifySignatureLayer` at all) gets `401` and never reaches the store, so
+/// an unsigned `app_uninstalled` cannot delete anything. An app that checks signatures some
+/// other way opts out with
+/// [`accept_unverified_requests_insecurely`](Self::accept_unverified_requests_insecurely).
+///
 /// Responses the layer makes itself:
 ///
 /// | case | answer | why |
@@ -38,6 +44,7 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// | `app_uninstalled`, `tokens_revoked` | the handler's, after deleting (when enabled) | |
 /// | not installed / reinstall needed, Events API | `200`, empty | a retry would not help; Slack retries non-2xx |
 /// | not installed, slash command or interactivity | `200`, Bolt's reinstall message | the user sees why nothing happened |
+/// | no verified signature (see above) | `401 unauthorized` | fails closed |
 /// | malformed body | `400 bad request` | |
 /// | store failure, transient refresh failure | `500 internal error` | Slack retries events |
 ///
@@ -61,6 +68,7 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AuthorizeLayer<St, R> {
     authorizer: Authorizer<St, R>,
     lifecycle: bool,
+    accept_unverified: bool,
 }
 
 impl<St: Clone, R> Clone for AuthorizeLayer<St, R> {
@@ -68,6 +76,7 @@ impl<St: Clone, R> Clone for AuthorizeLayer<St, R> {
         Self {
             authorizer: self.authorizer.clone(),
             lifecycle: self.lifecycle,
+            accept_unverified: self.accept_unverified,
         }
     }
 }
@@ -78,7 +87,29 @@ impl<St, R> AuthorizeLayer<St, R> {
         Self {
             authorizer,
             lifecycle: true,
+            accept_unverified: false,
         }
+    }
+
+    /// Authorizes requests that did not come through
+    /// [`VerifySignatureLayer`](crate::signature::VerifySignatureLayer) too (by default they get
+    /// `401`). **Anyone who can reach the route can then act as any workspace**, and an unsigned
+    /// `app_uninstalled` deletes installations: use it only when the signature is checked before
+    /// this layer by other means (a gateway that verifies Slack's signature, say).
+    ///
+    /// ```
+    /// use slack_oauth::authorize::{AuthorizeLayer, Authorizer};
+    /// use slack_oauth::store::MemoryStore;
+    ///
+    /// // Behind a gateway that already verified X-Slack-Signature:
+    /// let layer = AuthorizeLayer::new(Authorizer::new(MemoryStore::new()))
+    ///     .accept_unverified_requests_insecurely();
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn accept_unverified_requests_insecurely(mut self) -> Self {
+        self.accept_unverified = true;
+        self
     }
 
     /// Whether `app_uninstalled` and `tokens_revoked` delete from the store (default `true`).
@@ -139,10 +170,20 @@ where
             let (mut parts, body) = request.into_parts();
             let bytes = match parts.extensions.get::<VerifiedBody>() {
                 Some(VerifiedBody(bytes)) => bytes.clone(),
-                None => match Limited::new(body, MAX_BODY_BYTES).collect().await {
-                    Ok(collected) => collected.to_bytes(),
-                    Err(_) => return Ok(bad_request()),
-                },
+                None if config.accept_unverified => {
+                    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+                        Ok(collected) => collected.to_bytes(),
+                        Err(_) => return Ok(bad_request()),
+                    }
+                }
+                None => {
+                    tracing::error!(
+                        target: "slack_oauth::authorize",
+                        "refused a request with no verified Slack signature: put \
+                         VerifySignatureLayer outside AuthorizeLayer (the last .layer runs first)",
+                    );
+                    return Ok(unauthorized());
+                }
             };
             match decide(&config, &bytes).await {
                 Decision::Pass => {}
@@ -207,6 +248,10 @@ where
         }
         _ => Decision::Pass,
     }
+}
+
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, "unauthorized").into_response()
 }
 
 fn bad_request() -> Response {

@@ -204,3 +204,55 @@ async fn strict_extractor_without_a_result_is_500() {
         (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     );
 }
+
+/// The layers in the wrong order (the signature is checked after authorize) or no signature
+/// layer at all: the authorize layer refuses everything with 401 and touches nothing.
+#[tokio::test]
+async fn without_a_verified_signature_the_layer_fails_closed() {
+    let store = seeded().await;
+    let uninstall =
+        r#"{"type":"event_callback","team_id":"T1","event":{"type":"app_uninstalled"}}"#;
+    let wrong_order = Router::new()
+        .route("/slack/events", post(handler))
+        .layer(
+            VerifySignatureLayer::new(SigningSecret::new(SECRET)).clock(ManualClock::at_unix(NOW)),
+        )
+        .layer(AuthorizeLayer::new(Authorizer::new(store.clone())));
+    let no_signature_layer = Router::new()
+        .route("/slack/events", post(handler))
+        .layer(AuthorizeLayer::new(Authorizer::new(store.clone())));
+    for app in [&wrong_order, &no_signature_layer] {
+        for request in [
+            signed("/slack/events", uninstall),
+            Request::post("/slack/events")
+                .body(Body::from(uninstall))
+                .unwrap(),
+            signed("/slack/events", EVENT_U1),
+        ] {
+            let (status, body) = send(app, request).await;
+            assert_eq!(
+                (status, body.as_str()),
+                (StatusCode::UNAUTHORIZED, "unauthorized")
+            );
+        }
+    }
+    assert!(
+        store
+            .find_installation(&InstallationQuery::team("T1"))
+            .await
+            .unwrap()
+            .is_some(),
+        "nothing deleted"
+    );
+
+    // Opted out by name: the layer reads the body itself.
+    let trusting = Router::new().route("/slack/events", post(handler)).layer(
+        AuthorizeLayer::new(Authorizer::new(store.clone())).accept_unverified_requests_insecurely(),
+    );
+    let unsigned = Request::post("/slack/events")
+        .body(Body::from(EVENT_U1))
+        .unwrap();
+    let (status, body) = send(&trusting, unsigned).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with("bot=xoxb-"), "{body}");
+}
