@@ -137,6 +137,7 @@ macro_rules! __store_conformance_cases {
             state_is_single_use,
             expired_state_is_rejected,
             purge_removes_only_expired_states,
+            live_states_are_counted,
             unknown_state_is_rejected,
             issued_states_are_unique,
             concurrent_consumes_have_one_winner,

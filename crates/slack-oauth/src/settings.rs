@@ -30,6 +30,12 @@ pub const DEFAULT_STATE_COOKIE_NAME: &str = "slack-app-oauth-state";
 /// How long an issued state (and its cookie) stays valid: 10 minutes, as in every Slack SDK.
 /// Long enough to read Slack's consent screen, short enough that a leaked state is soon useless.
 pub const DEFAULT_STATE_EXPIRATION: Duration = Duration::from_secs(600);
+/// The default cap on outstanding OAuth states: far above any real install rate (it would take
+/// 166 installs started per second, each abandoned, to reach it within the 10-minute state
+/// lifetime), low enough that the table stays small.
+pub const DEFAULT_MAX_LIVE_STATES: u64 = 100_000;
+/// Environment variable of [`OAuthSettings::max_live_states`] (`0` for no cap).
+pub const MAX_LIVE_STATES_ENV: &str = "SLACK_OAUTH_MAX_LIVE_STATES";
 /// How long before expiry a rotating token is refreshed, as in Bolt.
 pub const DEFAULT_TOKEN_ROTATION_EXPIRATION_MINUTES: u32 = 120;
 
@@ -99,6 +105,11 @@ pub struct OAuthSettings {
     /// How many minutes before expiry a rotating token is refreshed (default 120). Unlike Bolt
     /// (W29), `0` means "only once expired".
     pub token_rotation_expiration_minutes: u32,
+    /// The most OAuth states outstanding at once (issued, neither used nor expired); past it the
+    /// install path issues none and answers 503 (`SLACK_OAUTH_MAX_LIVE_STATES`, default
+    /// [`DEFAULT_MAX_LIVE_STATES`]; `None` for no cap). Real installs use a handful; the cap
+    /// bounds the state table when something hammers the install page.
+    pub max_live_states: Option<u64>,
     /// Whether [`authorize_url`](Self::authorize_url) may be plain `http` to a host other than
     /// this machine (default `false`: `https`, or `http` on a loopback address for the emulator).
     pub allow_insecure_slack_url: bool,
@@ -125,6 +136,7 @@ impl OAuthSettings {
             state_cookie_secure: true,
             state_cookie_same_site: SameSite::Lax,
             token_rotation_expiration_minutes: DEFAULT_TOKEN_ROTATION_EXPIRATION_MINUTES,
+            max_live_states: Some(DEFAULT_MAX_LIVE_STATES),
             allow_insecure_slack_url: false,
         }
     }
@@ -197,6 +209,19 @@ impl OAuthSettings {
         }
         settings.success_url = get("SLACK_SUCCESS_URL");
         settings.failure_url = get("SLACK_FAILURE_URL");
+        if let Some(cap) = get(MAX_LIVE_STATES_ENV) {
+            settings.max_live_states = match cap.trim().parse::<u64>() {
+                Ok(0) => None,
+                Ok(cap) => Some(cap),
+                Err(_) => {
+                    return Err(invalid(
+                        MAX_LIVE_STATES_ENV,
+                        &cap,
+                        "must be a whole number (0 for no cap)",
+                    ))
+                }
+            };
+        }
         if let Some(allow) = get(ALLOW_INSECURE_SLACK_URL_ENV) {
             settings.allow_insecure_slack_url = parse_flag(ALLOW_INSECURE_SLACK_URL_ENV, &allow)?;
         }
@@ -381,6 +406,18 @@ impl OAuthSettings {
     #[must_use]
     pub fn token_rotation_expiration_minutes(mut self, minutes: u32) -> Self {
         self.token_rotation_expiration_minutes = minutes;
+        self
+    }
+
+    /// The cap on outstanding states (`None`: no cap). See [`max_live_states`](Self#structfield.max_live_states).
+    ///
+    /// ```
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").max_live_states(Some(1_000));
+    /// assert_eq!(s.max_live_states, Some(1_000));
+    /// ```
+    #[must_use]
+    pub fn max_live_states(mut self, cap: Option<u64>) -> Self {
+        self.max_live_states = cap;
         self
     }
 
@@ -592,6 +629,7 @@ impl fmt::Debug for OAuthSettings {
                 "token_rotation_expiration_minutes",
                 &self.token_rotation_expiration_minutes,
             )
+            .field("max_live_states", &self.max_live_states)
             .field("allow_insecure_slack_url", &self.allow_insecure_slack_url)
             .finish()
     }

@@ -50,8 +50,8 @@ pub use rotation::{
     rotated_user_token_touches_only_that_user,
 };
 pub use states::{
-    expired_state_is_rejected, issued_states_are_unique, purge_removes_only_expired_states,
-    state_is_single_use, unknown_state_is_rejected,
+    expired_state_is_rejected, issued_states_are_unique, live_states_are_counted,
+    purge_removes_only_expired_states, state_is_single_use, unknown_state_is_rejected,
 };
 
 use slack_oauth::installation::{Bot, Installation};

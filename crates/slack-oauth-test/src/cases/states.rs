@@ -78,6 +78,42 @@ pub async fn purge_removes_only_expired_states<S: StateStore>(store: &S) {
     );
 }
 
+/// `count_live` counts the states neither consumed nor expired at `now`.
+pub async fn live_states_are_counted<S: StateStore>(store: &S) {
+    let t = now();
+    assert_eq!(
+        ok(store.count_live(t).await, "count_live"),
+        0,
+        "empty store"
+    );
+    let consumed = ok(store.issue(t + Duration::seconds(100)).await, "issue");
+    for _ in 0..3 {
+        ok(store.issue(t + Duration::seconds(100)).await, "issue");
+    }
+    ok(store.issue(t + Duration::seconds(10)).await, "issue");
+    assert!(ok(store.consume(&consumed, t).await, "consume"));
+    assert_eq!(
+        ok(store.count_live(t).await, "count_live"),
+        4,
+        "4 live states at t (5 issued, 1 consumed)"
+    );
+    assert_eq!(
+        ok(
+            store.count_live(t + Duration::seconds(10)).await,
+            "count_live"
+        ),
+        3,
+        "a state is not live at its expiry instant"
+    );
+    assert_eq!(
+        ok(
+            store.count_live(t + Duration::seconds(100)).await,
+            "count_live"
+        ),
+        0
+    );
+}
+
 /// Values that were never issued are rejected.
 pub async fn unknown_state_is_rejected<S: StateStore>(store: &S) {
     let t = now();

@@ -447,6 +447,10 @@ impl<S: StateStore> StateStore for CachedStore<S> {
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         self.inner.purge_expired(now).await
     }
+
+    async fn count_live(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.inner.count_live(now).await
+    }
 }
 
 #[cfg(test)]

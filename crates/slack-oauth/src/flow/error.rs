@@ -184,6 +184,14 @@ pub enum InstallError {
     /// `team` could cause it).
     #[error("the authorize URL is not a valid Location header value")]
     InvalidLocation,
+    /// As many states as [`OAuthSettings::max_live_states`](crate::settings::OAuthSettings::max_live_states)
+    /// are outstanding (issued, neither used nor expired): no new one is issued. The install
+    /// page answers 503.
+    #[error("too many OAuth states are outstanding (the cap is {cap}); try again later")]
+    TooManyStates {
+        /// The cap.
+        cap: u64,
+    },
 }
 
 #[cfg(test)]

@@ -121,6 +121,24 @@ impl DefaultPages {
         )
     }
 
+    /// The 503 page of an install path refusing new installs for a while (too many states
+    /// outstanding), with `Retry-After: 60`.
+    pub(crate) fn busy(&self) -> Response<String> {
+        let mut response = pages::html_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::failure_page(
+                &self.settings.install_path,
+                "busy: the app is receiving too many install requests right now; try again in \
+                 a minute",
+            ),
+        );
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("60"),
+        );
+        response
+    }
+
     /// A 500 failure page for failures outside [`CallbackError`] (a panic, a state that cannot
     /// be issued), with the `storage_error` text.
     pub(crate) fn internal_error(&self) -> Response<String> {

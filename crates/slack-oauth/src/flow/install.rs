@@ -89,6 +89,10 @@ where
                 i64::try_from(self.settings().state_expiration.as_secs()).unwrap_or(i64::MAX),
             ))
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        self.shared
+            .live_states
+            .admit(self.store(), self.clock().now())
+            .await?;
         let state = self
             .store()
             .issue(expires_at)
@@ -103,7 +107,8 @@ where
 
     /// The install path's response: the install page (200) with the state cookie, or, with
     /// `install_page_rendering_enabled` off, a 302 to Slack with the cookie. When no state can
-    /// be issued: a 500 failure page, logged.
+    /// be issued: a 500 failure page, logged; a 503 page when too many states are outstanding
+    /// ([`OAuthSettings::max_live_states`](crate::settings::OAuthSettings::max_live_states)).
     ///
     /// ```
     /// # use slack_oauth::{api::Client, flow::OAuthFlow, settings::OAuthSettings, store::MemoryStore};
@@ -121,6 +126,8 @@ where
     pub async fn handle_installation(&self, team: Option<&str>) -> Response<String> {
         match self.install_response(team).await {
             Ok(response) => response,
+            // Logged once a minute by the cap itself.
+            Err(InstallError::TooManyStates { .. }) => self.default_pages().busy(),
             Err(error) => {
                 tracing::error!(error = %error, "slack oauth install could not start");
                 self.default_pages().internal_error()

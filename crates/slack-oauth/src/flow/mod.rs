@@ -25,6 +25,7 @@ mod error;
 mod exchange;
 mod handlers;
 mod install;
+mod live_states;
 pub mod pages;
 
 use std::fmt;
@@ -72,6 +73,7 @@ struct Shared {
     clock: Arc<dyn Clock>,
     success_handler: Option<SuccessHandler>,
     failure_handler: Option<FailureHandler>,
+    live_states: Arc<live_states::LiveStates>,
 }
 
 impl<S> OAuthFlow<S>
@@ -84,6 +86,7 @@ where
         settings.validate()?;
         let authorize_url = AuthorizeUrl::from_settings(&settings)?;
         let cookie = StateCookie::from_settings(&settings);
+        let max_live_states = settings.max_live_states;
         Ok(Self {
             shared: Arc::new(Shared {
                 settings: Arc::new(settings),
@@ -93,6 +96,7 @@ where
                 clock: Arc::new(SystemClock),
                 success_handler: None,
                 failure_handler: None,
+                live_states: Arc::new(live_states::LiveStates::new(max_live_states)),
             }),
             store,
         })

@@ -237,4 +237,8 @@ impl StateStore for AnyStore {
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         delegate!(self, store => store.purge_expired(now).await)
     }
+
+    async fn count_live(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        delegate!(self, store => store.count_live(now).await)
+    }
 }

@@ -524,4 +524,9 @@ impl StateStore for MemoryStore {
         tables.states.retain(|_, expires_at| *expires_at > now);
         Ok((before - tables.states.len()) as u64)
     }
+
+    async fn count_live(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let tables = self.tables();
+        Ok(tables.states.values().filter(|at| **at > now).count() as u64)
+    }
 }

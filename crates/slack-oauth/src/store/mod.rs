@@ -441,6 +441,15 @@ pub trait StateStore: Send + Sync {
         &self,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// How many issued states are still valid at `now` (neither consumed nor expired): what the
+    /// install path's cap on live states
+    /// ([`OAuthSettings::max_live_states`](crate::settings::OAuthSettings::max_live_states))
+    /// counts. Called about once a second while installs start, never per request.
+    fn count_live(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// A new random state value: 128 bits from the OS CSPRNG, URL-safe base64 without padding

@@ -53,4 +53,15 @@ impl StateStore for PostgresStore {
             .await?;
         Ok(purged.rows_affected())
     }
+
+    async fn count_live(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut conn = self.conn().await?;
+        let counted = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM slack_oauth_states WHERE expire_at > $1",
+        )
+        .bind(to_db_time(now))
+        .fetch_one(conn.busy())
+        .await;
+        Ok(u64::try_from(conn.settle(counted)?).unwrap_or(0))
+    }
 }

@@ -330,7 +330,7 @@ pub struct WriterStats {
 }
 
 /// A read failed inside SQLite.
-fn reading(source: rusqlite::Error) -> StoreError {
+pub(super) fn reading(source: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         operation: "reading",
         source,

@@ -63,6 +63,18 @@ impl StateStore for SqliteStore {
             .await?;
         Ok(deleted[0])
     }
+
+    async fn count_live(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let now = unix_seconds(now);
+        self.read(move |connection| {
+            let count: i64 = connection
+                .prepare_cached("SELECT count(*) FROM oauth_states WHERE expire_at > ?")
+                .and_then(|mut statement| statement.query_row([now], |row| row.get(0)))
+                .map_err(super::reading)?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        })
+        .await
+    }
 }
 
 /// `now + duration` in Unix milliseconds, saturating.

@@ -137,6 +137,11 @@ impl StateStore for FakeStore {
         states.retain(|_, at| *at > now);
         Ok((before - states.len()) as u64)
     }
+
+    async fn count_live(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let states = self.inner.states.lock().unwrap();
+        Ok(states.values().filter(|at| **at > now).count() as u64)
+    }
 }
 
 impl InstallationStore for FakeStore {
@@ -242,6 +247,10 @@ impl<S: StateStore> StateStore for FailingSave<S> {
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         self.0.purge_expired(now).await
+    }
+
+    async fn count_live(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.0.count_live(now).await
     }
 }
 

@@ -93,6 +93,37 @@ async fn install_answers_500_when_no_state_can_be_issued() {
     assert_page_headers(&answer);
 }
 
+/// Past the cap on live states the install page issues no state: 503 with Retry-After, no
+/// cookie, nothing stored; states used by completed installs make room again.
+#[tokio::test]
+async fn install_answers_503_past_the_cap_on_live_states() {
+    let store = FakeStore::new();
+    let (flow, _clock) = flow(settings().max_live_states(Some(2)), store.clone());
+    let app = app(&flow);
+    let (first, _) = install(&app).await;
+    let (second, _) = install(&app).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(second.status, 200);
+    for _ in 0..5 {
+        let refused = send(&app, get("/slack/install", &[])).await;
+        assert_eq!(refused.status, 503);
+        assert_eq!(refused.header("retry-after"), "60");
+        assert!(refused.set_cookies().is_empty());
+        assert!(refused.body.contains("(reason: busy: "), "{}", refused.body);
+        assert_page_headers(&refused);
+    }
+    assert_eq!(
+        slack_oauth::store::StateStore::count_live(
+            &store,
+            time::OffsetDateTime::from_unix_timestamp(T0).unwrap()
+        )
+        .await
+        .unwrap(),
+        2,
+        "no state was issued past the cap"
+    );
+}
+
 #[tokio::test]
 async fn install_refuses_a_state_that_cannot_be_a_cookie() {
     let (flow, _clock) = flow(

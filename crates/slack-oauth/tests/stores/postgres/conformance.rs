@@ -134,4 +134,8 @@ impl StateStore for SuiteStore {
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         self.store.purge_expired(now).await
     }
+
+    async fn count_live(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.store.count_live(now).await
+    }
 }
