@@ -69,7 +69,8 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     crate::announce(&banner(&base, &emulator.url(), &database_url, &client_id));
     crate::announce(&format!("listening on {base}"));
-    let served = crate::serve::serve(listener, flow, crate::shutdown::signal()).await;
+    let limits = crate::serve::Limits::default();
+    let served = crate::serve::serve(listener, flow, limits, crate::shutdown::signal()).await;
     emulator.shutdown().await;
     served?;
     Ok(ExitCode::SUCCESS)

@@ -1,8 +1,10 @@
 //! `slack-oauth serve`: the install flow over HTTP, with `/healthz`, request tracing and
-//! graceful shutdown.
+//! graceful shutdown, and limits on what a slow or abusive client can hold (see [`Limits`]).
 
 use std::future::Future;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::body::Body;
@@ -11,9 +13,15 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use clap::Args;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use slack_oauth::flow::OAuthFlow;
 use slack_oauth::store::{AnyStore, InstallationQuery, InstallationStore as _};
 use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -35,6 +43,16 @@ pub(crate) struct ServeArgs {
     /// retries and Retry-After waits included
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = config::parse_slack_timeout)]
     slack_timeout: std::time::Duration,
+    /// Seconds a client has to send a request's headers, and the longest a kept-alive
+    /// connection may sit idle (slow clients cannot hold connections open)
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    header_timeout: Duration,
+    /// Seconds a request may take, Slack's answers included; past it the answer is 503
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
+    request_timeout: Duration,
+    /// Connections served at once; more wait in the listen queue
+    #[arg(long, value_name = "N", default_value = "1024", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     #[command(flatten)]
     settings: SettingsArgs,
     #[command(flatten)]
@@ -72,29 +90,124 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "slack-oauth serving"
     );
     crate::announce(&format!("listening on http://{local}"));
-    serve(listener, flow, crate::shutdown::signal()).await?;
+    let limits = Limits {
+        header_timeout: args.header_timeout,
+        request_timeout: args.request_timeout,
+        max_connections: args.max_connections as usize,
+    };
+    serve(listener, flow, limits, crate::shutdown::signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Serves `flow` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// `--header-timeout` and `--request-timeout`: 1 to 3,600 whole seconds.
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    match value.trim().parse::<u64>() {
+        Ok(seconds @ 1..=3_600) => Ok(Duration::from_secs(seconds)),
+        Ok(_) => Err("must be 1 to 3600 seconds".to_owned()),
+        Err(_) => Err(format!("{value:?} is not a whole number of seconds")),
+    }
+}
+
+/// What one client can hold of the server.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Time to send a request's headers, counted from the connection's start or its last
+    /// answer: also the idle limit of a kept-alive connection (slowloris).
+    pub(crate) header_timeout: Duration,
+    /// Time to answer one request, Slack's calls included; past it, 503.
+    pub(crate) request_timeout: Duration,
+    /// Connections served at once; the next ones wait in the kernel's listen queue.
+    pub(crate) max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Request bodies the server reads: the flow's routes are GETs, so anything bigger is abuse.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long shutdown waits for in-flight requests before closing their connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves `flow` on `listener` within `limits` until `shutdown` resolves, then finishes
+/// in-flight requests (for at most 30 s) and closes the store.
+///
+/// HTTP/1.1 only: `serve` sits behind a TLS-terminating proxy or load balancer, which speaks
+/// HTTP/1.1 to its upstreams, and the header timeout then covers every connection from its
+/// first byte (HTTP/2 detection would wait for a preface with no limit).
 pub(crate) async fn serve(
     listener: TcpListener,
     flow: OAuthFlow<AnyStore>,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = flow.store().clone();
-    axum::serve(listener, app(flow))
-        .with_graceful_shutdown(shutdown)
+    let app = app(flow, limits);
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_headers(64);
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        // A permit first: at the limit, connections wait in the listen queue, unaccepted.
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => {
+                permit.context("the connection limit closed")?
+            }
+            () = &mut shutdown => break,
+        };
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // keep serving, and give the system a moment when it is out of resources.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %error, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
-        .context("the HTTP server failed")?;
+        .is_err()
+    {
+        tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; closing them");
+    }
     // Requests are done: commit what the store still has queued and leave a checkpointed file.
     store.close().await.context("cannot close the store")?;
     tracing::info!("slack-oauth stopped");
     Ok(())
 }
 
-/// The routes of the flow plus `/healthz`, with request tracing.
-pub(crate) fn app(flow: OAuthFlow<AnyStore>) -> Router {
+/// The routes of the flow plus `/healthz`, with request tracing, the request timeout and the
+/// body limit.
+pub(crate) fn app(flow: OAuthFlow<AnyStore>, limits: Limits) -> Router {
     // Paths only: query strings carry authorization codes and states.
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request<Body>| {
@@ -107,6 +220,11 @@ pub(crate) fn app(flow: OAuthFlow<AnyStore>) -> Router {
         .on_response(DefaultOnResponse::new().level(Level::INFO));
     slack_oauth::axum::routes(&flow)
         .route("/healthz", get(healthz))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
         .layer(trace)
         .with_state(flow)
 }
@@ -123,5 +241,67 @@ async fn healthz(State(flow): State<OAuthFlow<AnyStore>>) -> (StatusCode, &'stat
             tracing::error!(error = %error, "health check: the store is unreachable");
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slack_emulator::{Emulator, EmulatorConfig};
+    use slack_oauth::api::Client;
+    use slack_oauth::settings::OAuthSettings;
+    use slack_oauth::store::MemoryStore;
+    use tower::ServiceExt as _;
+
+    /// A callback still waiting on Slack at `request_timeout` is answered 503.
+    #[tokio::test]
+    async fn a_request_past_the_timeout_is_answered_503() {
+        let emulator = Emulator::spawn(EmulatorConfig {
+            client_id: Some("111.222".to_owned()),
+            client_secret: Some("serve-test-secret".to_owned()),
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        emulator.set_latency(Duration::from_secs(5));
+        let settings = OAuthSettings::new("111.222", "serve-test-secret")
+            .authorize_url(emulator.authorize_url());
+        let client = Client::builder()
+            .base_url(emulator.api_url())
+            .build()
+            .unwrap();
+        let flow = OAuthFlow::new(settings, AnyStore::Memory(MemoryStore::new()), client).unwrap();
+        let limits = Limits {
+            request_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        };
+        let app = app(flow, limits);
+        let install = app
+            .clone()
+            .oneshot(Request::get("/slack/install").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(install.status(), StatusCode::OK);
+        let cookie = install.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let state = cookie.split_once('=').unwrap().1.to_owned();
+        let started = std::time::Instant::now();
+        let callback = app
+            .oneshot(
+                Request::get(format!("/slack/oauth_redirect?code=c&state={state}"))
+                    .header("cookie", cookie)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(callback.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(started.elapsed() < Duration::from_secs(4), "not cut short");
+        emulator.shutdown().await;
     }
 }

@@ -222,3 +222,105 @@ async fn a_callback_without_the_state_cookie_fails_and_stores_nothing() {
     assert_eq!(stdout(&listed).trim(), "[]");
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+/// `serve` with the emulator-free settings and `extra` flags, on a fresh port.
+fn limited_server(extra: &[&str]) -> Spawned {
+    let port = free_port();
+    let mut serve = serve_command("http://127.0.0.1:9", port, "memory://");
+    serve.args(extra);
+    Spawned::start(&mut serve)
+}
+
+fn connect(server: &Spawned) -> std::net::TcpStream {
+    let addr = server.url.trim_start_matches("http://");
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection; the time it took and what was read.
+fn read_to_close(stream: &mut std::net::TcpStream) -> (std::time::Duration, String) {
+    use std::io::Read as _;
+    let started = std::time::Instant::now();
+    let mut text = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&buffer[..n]),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(error) => panic!("the server kept the connection open: {error}"),
+        }
+    }
+    (
+        started.elapsed(),
+        String::from_utf8_lossy(&text).into_owned(),
+    )
+}
+
+/// Slowloris: a client that sends its headers slowly, or nothing at all, is disconnected after
+/// `--header-timeout`; so is a kept-alive connection left idle.
+#[test]
+fn slow_and_idle_clients_are_disconnected_after_the_header_timeout() {
+    use std::io::Write as _;
+    let server = limited_server(&["--header-timeout", "1"]);
+    let mut silent = connect(&server);
+    let mut slow = connect(&server);
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    for stream in [&mut silent, &mut slow] {
+        let (waited, _) = read_to_close(stream);
+        assert!(waited < std::time::Duration::from_secs(15), "{waited:?}");
+    }
+    let mut idle = connect(&server);
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (_, answered) = read_to_close(&mut idle);
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+}
+
+/// `--max-connections`: past the limit a connection waits, unanswered, until one closes.
+#[test]
+fn connections_past_the_limit_wait_until_one_closes() {
+    use std::io::{Read as _, Write as _};
+    let server = limited_server(&["--max-connections", "2", "--header-timeout", "30"]);
+    // The listen queue is first come, first served: these two take the limit.
+    let held: Vec<_> = (0..2).map(|_| connect(&server)).collect();
+    let mut third = connect(&server);
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(std::time::Duration::from_millis(700)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = third.read(&mut byte);
+    assert!(
+        early.is_err(),
+        "answered while two connections held the limit: {early:?}"
+    );
+    drop(held);
+    third
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let (_, answered) = read_to_close(&mut third);
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+}
+
+/// A request body over 64 KiB is refused with 413 without being read.
+#[test]
+fn large_bodies_are_refused() {
+    use std::io::Write as _;
+    let server = limited_server(&[]);
+    let mut stream = connect(&server);
+    stream
+        .write_all(
+            b"POST /slack/oauth_redirect HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\
+              Connection: close\r\n\r\n",
+        )
+        .unwrap();
+    let (_, answered) = read_to_close(&mut stream);
+    assert!(answered.starts_with("HTTP/1.1 413"), "{answered}");
+}
