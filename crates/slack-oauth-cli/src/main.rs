@@ -42,7 +42,7 @@ enum Command {
     ///
     /// Configured from the environment (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_SCOPES,
     /// DATABASE_URL, ...); flags override it. See the README for every variable.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a local demo: a Slack emulator and the install flow, ready to click through.
     Demo(demo::DemoArgs),
     /// List, show or delete stored installations.
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Installations(command) => installations::run(command).await,
         Command::Emulate(args) => emulate::run(args).await,
