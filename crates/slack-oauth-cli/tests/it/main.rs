@@ -1,5 +1,6 @@
 //! Integration tests of the `slack-oauth` binary, spawned as a process.
 //!
+//! - `abuse`: S10, garbage at install and callback: memory, states and panics bounded.
 //! - `basics`: `--help`, `--version`, usage and configuration errors (exit code 2).
 //! - `demo`: the demo's install URL, through the approve page, then `installations list`.
 //! - `emulate`: the emulator as a process.
@@ -7,6 +8,7 @@
 //! - `serve`: a full install over HTTP against a spawned emulator, then `installations`, then
 //!   graceful shutdown.
 
+mod abuse;
 mod basics;
 mod demo;
 mod emulate;
