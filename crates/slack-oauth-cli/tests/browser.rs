@@ -154,6 +154,44 @@ fn serve(emulator: &str, database_url: &str) -> Spawned {
     )
 }
 
+/// The install page loaded nothing from any host (the browser's own list of what it fetched),
+/// and its button is whole on screen at phone and desktop widths (screenshots of both).
+async fn check_install_page(browser: &Client, server: &str, shot: &str) {
+    let fetched = browser
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let fetched: Vec<String> = serde_json::from_value(fetched).unwrap();
+    assert!(
+        fetched.iter().all(|url| url.starts_with(server)),
+        "the install page fetched from another host: {fetched:?}"
+    );
+    for (device, width, height) in [("phone", 375, 812), ("desktop", 1280, 800)] {
+        browser.set_window_size(width, height).await.unwrap();
+        let button = browser.find(Locator::Css("a.add-to-slack")).await.unwrap();
+        let (x, y, button_width, button_height) = button.rectangle().await.unwrap();
+        let viewport = browser
+            .execute("return window.innerWidth", vec![])
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap();
+        assert!(
+            x >= 0.0 && y >= 0.0 && x + button_width <= viewport,
+            "{device}: the button ({x}, {y}, {button_width} wide) is cut off at {viewport} px"
+        );
+        assert!(
+            (40.0..=60.0).contains(&button_height) && button_width >= 150.0,
+            "{device}: the button is {button_width}x{button_height}"
+        );
+        screenshot(browser, &format!("{shot}-1-install-page-{device}")).await;
+    }
+    browser.set_window_size(1024, 768).await.unwrap();
+}
+
 /// Opens the install page and clicks "Add to Slack"; returns once the approve page shows.
 async fn open_approve_page(browser: &Client, server: &str, shot: &str) {
     browser
@@ -161,6 +199,7 @@ async fn open_approve_page(browser: &Client, server: &str, shot: &str) {
         .await
         .unwrap();
     wait_for_text(browser, "Slack App Installation").await;
+    check_install_page(browser, server, shot).await;
     screenshot(browser, &format!("{shot}-1-install-page")).await;
     let link = browser
         .find(Locator::Css("a[href*='/oauth/v2/authorize']"))

@@ -1,8 +1,9 @@
 //! The install, success and failure pages (Bolt's layout and texts), and their HTTP responses.
 //!
 //! Every value put in a page is HTML-escaped exactly once (Bolt escapes Slack's reasons twice,
-//! W23). Responses carry a Content-Security-Policy that allows nothing but inline styles and the
-//! "Add to Slack" image, and `Cache-Control: no-store` and `Referrer-Policy: no-referrer`, so the
+//! W23). Pages load nothing from anywhere (the "Add to Slack" button is inline SVG and CSS, not
+//! Bolt's image on Slack's CDN); responses carry a Content-Security-Policy that allows nothing
+//! but inline styles and `data:` images, and `Cache-Control: no-store` and `Referrer-Policy: no-referrer`, so the
 //! code and state in the callback URL are neither cached nor leaked in a `Referer` (RFC 9700 §4.2).
 
 use http::header::{
@@ -16,10 +17,10 @@ use crate::installation::Installation;
 /// `Content-Type` of every page.
 pub const HTML_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 
-/// `Content-Security-Policy` of every page: no scripts, no frames, no forms, images only from
-/// Slack's CDN (the button) and `data:` (the empty favicon), inline styles for the style block.
+/// `Content-Security-Policy` of every page: no scripts, no frames, no forms, no request to any
+/// host; images only from `data:` (the empty favicon), inline styles for the style block.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; \
-     img-src https://platform.slack-edge.com data:; style-src 'unsafe-inline'; \
+     img-src data:; style-src 'unsafe-inline'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const STYLE: &str = "<style>
@@ -30,6 +31,54 @@ body {
 }
 </style>
 ";
+
+/// The install page's style: Bolt's, plus Slack's "Add to Slack" button drawn in CSS (white,
+/// a light border, the logo and a bold label; 48 px high, never wider than the screen).
+const INSTALL_STYLE: &str = "<style>
+body {
+  padding: 10px 15px;
+  font-family: verdana;
+  text-align: center;
+}
+.add-to-slack {
+  display: inline-flex;
+  align-items: center;
+  gap: 12px;
+  box-sizing: border-box;
+  max-width: 100%;
+  height: 48px;
+  padding: 0 20px;
+  border: 1px solid #ddd;
+  border-radius: 6px;
+  background: #fff;
+  color: #1d1c1d;
+  font: 600 16px/1 -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif;
+  text-decoration: none;
+  white-space: nowrap;
+}
+.add-to-slack:hover, .add-to-slack:focus {
+  border-color: #aaa;
+  box-shadow: 0 1px 4px rgba(0, 0, 0, 0.15);
+}
+.add-to-slack svg {
+  flex: none;
+  width: 20px;
+  height: 20px;
+}
+</style>
+";
+
+/// Slack's logo, inline: the page requests nothing from any host.
+const SLACK_LOGO_SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 122.8 122.8\" \
+     aria-hidden=\"true\" focusable=\"false\">\
+     <path fill=\"#e01e5a\" d=\"M25.8 77.6a12.9 12.9 0 1 1-12.9-12.9h12.9zm6.5 0a12.9 12.9 0 0 1 25.8 \
+     0v32.3a12.9 12.9 0 1 1-25.8 0z\"/>\
+     <path fill=\"#36c5f0\" d=\"M45.2 25.8a12.9 12.9 0 1 1 12.9-12.9v12.9zm0 6.5a12.9 12.9 0 0 1 0 \
+     25.8H12.9a12.9 12.9 0 1 1 0-25.8z\"/>\
+     <path fill=\"#2eb67d\" d=\"M97 45.2a12.9 12.9 0 1 1 12.9 12.9H97zm-6.5 0a12.9 12.9 0 0 1-25.8 \
+     0V12.9a12.9 12.9 0 1 1 25.8 0z\"/>\
+     <path fill=\"#ecb22e\" d=\"M77.6 97a12.9 12.9 0 1 1-12.9 12.9V97zm0-6.5a12.9 12.9 0 0 1 0-25.8h32.3a12.9 \
+     12.9 0 1 1 0 25.8z\"/></svg>";
 
 /// Escapes `&`, `<`, `>`, `"` and `'` as Python's `html.escape` does.
 ///
@@ -54,22 +103,24 @@ pub fn escape(text: &str) -> String {
     escaped
 }
 
-/// The install page: a title and an "Add to Slack" button linking to `authorize_url`.
+/// The install page: a title and an "Add to Slack" button linking to `authorize_url`. The
+/// button is inline SVG and CSS, so the page loads nothing from any host.
 ///
 /// ```
 /// let page = slack_oauth::flow::pages::install_page("https://slack.com/oauth/v2/authorize?state=s&client_id=1");
 /// assert!(page.starts_with("<html>\n<head>\n"));
 /// assert!(page.contains("<h2>Slack App Installation</h2>"));
 /// assert!(page.contains("href=\"https://slack.com/oauth/v2/authorize?state=s&amp;client_id=1\""));
+/// assert!(page.contains("Add to Slack</a>"));
+/// assert!(!page.contains("src="), "no image to fetch");
 /// ```
 pub fn install_page(authorize_url: &str) -> String {
     format!(
-        "<html>\n<head>\n<link rel=\"icon\" href=\"data:,\">\n{STYLE}</head>\n<body>\n\
+        "<html>\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <link rel=\"icon\" href=\"data:,\">\n{INSTALL_STYLE}</head>\n<body>\n\
          <h2>Slack App Installation</h2>\n\
-         <p><a href=\"{}\"><img alt=\"Add to Slack\" height=\"40\" width=\"139\" \
-         src=\"https://platform.slack-edge.com/img/add_to_slack.png\" \
-         srcset=\"https://platform.slack-edge.com/img/add_to_slack.png 1x, \
-         https://platform.slack-edge.com/img/add_to_slack@2x.png 2x\" /></a></p>\n\
+         <p><a class=\"add-to-slack\" href=\"{}\">{SLACK_LOGO_SVG}Add to Slack</a></p>\n\
          </body>\n</html>\n",
         escape(authorize_url)
     )
@@ -242,18 +293,24 @@ mod tests {
     }
 
     #[test]
-    fn install_page_is_bolts_layout() {
+    fn install_page_is_bolts_layout_with_an_inline_button() {
         let page = install_page("https://slack.com/oauth/v2/authorize?state=s&client_id=1");
-        assert_eq!(
-            page,
-            "<html>\n<head>\n<link rel=\"icon\" href=\"data:,\">\n<style>\nbody {\n  padding: 10px 15px;\n  \
-             font-family: verdana;\n  text-align: center;\n}\n</style>\n</head>\n<body>\n\
-             <h2>Slack App Installation</h2>\n<p><a href=\"https://slack.com/oauth/v2/authorize?state=s&amp;client_id=1\">\
-             <img alt=\"Add to Slack\" height=\"40\" width=\"139\" src=\"https://platform.slack-edge.com/img/add_to_slack.png\" \
-             srcset=\"https://platform.slack-edge.com/img/add_to_slack.png 1x, \
-             https://platform.slack-edge.com/img/add_to_slack@2x.png 2x\" /></a></p>\n</body>\n</html>\n"
-        );
+        assert!(page.starts_with("<html>\n<head>\n<meta charset=\"utf-8\">\n"));
+        assert!(page.contains("<link rel=\"icon\" href=\"data:,\">"));
+        assert!(page.contains(
+            "<body>\n<h2>Slack App Installation</h2>\n<p><a class=\"add-to-slack\" \
+             href=\"https://slack.com/oauth/v2/authorize?state=s&amp;client_id=1\"><svg "
+        ));
+        assert!(page.ends_with("</svg>Add to Slack</a></p>\n</body>\n</html>\n"));
         assert!(!page.contains("state=s&client_id"));
+        // Nothing to fetch: no src, no url(), no host but the link's and the SVG namespace.
+        assert!(!page.contains("src=") && !page.contains("url("));
+        let hosts: Vec<&str> = page
+            .split("://")
+            .skip(1)
+            .map(|rest| rest.split(['/', '"', '?']).next().unwrap_or(rest))
+            .collect();
+        assert_eq!(hosts, ["slack.com", "www.w3.org"], "{page}");
     }
 
     #[test]
