@@ -24,9 +24,13 @@ pub const DEFAULT_AUTHORIZE_URL: &str = "https://slack.com/oauth/v2/authorize";
 pub const DEFAULT_INSTALL_PATH: &str = "/slack/install";
 /// Where Slack redirects back to, as in Bolt.
 pub const DEFAULT_REDIRECT_URI_PATH: &str = "/slack/oauth_redirect";
-/// The state cookie's name. It is Bolt's (Python and JavaScript), so one app can move between
-/// implementations mid-install; `__Host-slack-app-oauth-state` is the hardened alternative.
+/// The state cookie's name on plain-http development setups: Bolt's (Python and JavaScript).
 pub const DEFAULT_STATE_COOKIE_NAME: &str = "slack-app-oauth-state";
+/// The state cookie's name whenever the cookie is `Secure` and the redirect URI is not plain
+/// http: the `__Host-` prefix makes browsers refuse it unless it is `Secure`, has `Path=/` and
+/// no `Domain`, so a sibling subdomain cannot plant or overwrite it (a cookie-tossing attack on
+/// the state binding).
+pub const HOST_STATE_COOKIE_NAME: &str = "__Host-slack-app-oauth-state";
 /// How long an issued state (and its cookie) stays valid: 10 minutes, as in every Slack SDK.
 /// Long enough to read Slack's consent screen, short enough that a leaked state is soon useless.
 pub const DEFAULT_STATE_EXPIRATION: Duration = Duration::from_secs(600);
@@ -92,8 +96,11 @@ pub struct OAuthSettings {
     /// Whether the flow issues a state and checks it and its browser cookie on the way back.
     /// Turning it off removes the CSRF protection; only do it behind another check.
     pub state_validation_enabled: bool,
-    /// The state cookie's name (default `slack-app-oauth-state`).
-    pub state_cookie_name: String,
+    /// The state cookie's name; `None` (the default) for [`HOST_STATE_COOKIE_NAME`] when the
+    /// cookie is `Secure` and the redirect URI is not plain `http`, else
+    /// [`DEFAULT_STATE_COOKIE_NAME`]. The name in use is
+    /// [`resolved_state_cookie_name`](Self::resolved_state_cookie_name).
+    pub state_cookie_name: Option<String>,
     /// How long a state stays valid; also the cookie's `Max-Age` (default 600 s).
     pub state_expiration: Duration,
     /// Whether the state cookie carries `Secure` (default true). Browsers keep `Secure` cookies
@@ -131,7 +138,7 @@ impl OAuthSettings {
             failure_url: None,
             authorize_url: DEFAULT_AUTHORIZE_URL.to_owned(),
             state_validation_enabled: true,
-            state_cookie_name: DEFAULT_STATE_COOKIE_NAME.to_owned(),
+            state_cookie_name: None,
             state_expiration: DEFAULT_STATE_EXPIRATION,
             state_cookie_secure: true,
             state_cookie_same_site: SameSite::Lax,
@@ -349,16 +356,43 @@ impl OAuthSettings {
         self
     }
 
-    /// Sets the state cookie's name.
+    /// Sets the state cookie's name, instead of the automatic choice (for instance Bolt's
+    /// `slack-app-oauth-state`, to move an app between implementations mid-install).
     ///
     /// ```
-    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").state_cookie_name("__Host-slack-app-oauth-state");
-    /// assert_eq!(s.state_cookie_name, "__Host-slack-app-oauth-state");
+    /// let s = slack_oauth::settings::OAuthSettings::new("1", "2").state_cookie_name("my-state");
+    /// assert_eq!(s.resolved_state_cookie_name(), "my-state");
     /// ```
     #[must_use]
     pub fn state_cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.state_cookie_name = name.into();
+        self.state_cookie_name = Some(name.into());
         self
+    }
+
+    /// The state cookie's name in use: the configured one, else [`HOST_STATE_COOKIE_NAME`] when
+    /// the cookie is `Secure` and the redirect URI is not plain `http` (an unset redirect URI
+    /// is the app's registered one, https in production), else [`DEFAULT_STATE_COOKIE_NAME`].
+    ///
+    /// ```
+    /// use slack_oauth::settings::OAuthSettings;
+    /// let production = OAuthSettings::new("1", "2").redirect_uri("https://app.test/slack/oauth_redirect");
+    /// assert_eq!(production.resolved_state_cookie_name(), "__Host-slack-app-oauth-state");
+    /// let local = OAuthSettings::new("1", "2").redirect_uri("http://localhost:3000/slack/oauth_redirect");
+    /// assert_eq!(local.resolved_state_cookie_name(), "slack-app-oauth-state");
+    /// ```
+    pub fn resolved_state_cookie_name(&self) -> &str {
+        if let Some(name) = &self.state_cookie_name {
+            return name;
+        }
+        let plain_http = self
+            .redirect_uri
+            .as_deref()
+            .is_some_and(|uri| uri.trim_start().to_ascii_lowercase().starts_with("http:"));
+        if self.state_cookie_secure && !plain_http {
+            HOST_STATE_COOKIE_NAME
+        } else {
+            DEFAULT_STATE_COOKIE_NAME
+        }
     }
 
     /// Sets how long a state stays valid.
@@ -495,7 +529,7 @@ impl OAuthSettings {
     }
 
     fn check_cookie(&self) -> Result<(), ConfigError> {
-        let name = &self.state_cookie_name;
+        let name = self.resolved_state_cookie_name();
         // RFC 6265 cookie-name is an RFC 7230 token.
         let is_token = !name.is_empty()
             && name

@@ -34,7 +34,7 @@ async fn demo_installs_through_the_approve_page() {
         .unwrap()
         .to_owned();
     let page = install.text().await.unwrap();
-    let start = page.find("<a href=\"").unwrap() + 9;
+    let start = page.find(" href=\"http").unwrap() + 7;
     let authorize = page[start..start + page[start..].find('"').unwrap()].replace("&amp;", "&");
 
     // Auto-approve is off: the emulator shows its approve page.

@@ -49,9 +49,9 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
 /// The `href` of the install page's "Add to Slack" link, unescaped.
 fn add_to_slack_href(page: &str) -> String {
     let start = page
-        .find("<a href=\"")
+        .find(" href=\"http")
         .expect("no link on the install page")
-        + 9;
+        + 7;
     let end = start + page[start..].find('"').unwrap();
     page[start..end].replace("&amp;", "&")
 }

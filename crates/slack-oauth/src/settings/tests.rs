@@ -92,7 +92,11 @@ fn defaults_match_bolt() {
         settings.authorize_url,
         "https://slack.com/oauth/v2/authorize"
     );
-    assert_eq!(settings.state_cookie_name, "slack-app-oauth-state");
+    assert_eq!(settings.state_cookie_name, None);
+    assert_eq!(
+        settings.resolved_state_cookie_name(),
+        "__Host-slack-app-oauth-state"
+    );
     assert_eq!(settings.state_expiration, Duration::from_secs(600));
     assert_eq!(settings.token_rotation_expiration_minutes, 120);
     assert!(settings.install_page_rendering_enabled);
@@ -144,6 +148,40 @@ fn bad_values_name_the_setting_and_variable() {
         let message = error.to_string();
         assert!(message.starts_with(expected), "{name}: {message}");
         assert!(message.contains(value), "{name}: {message}");
+    }
+}
+
+#[test]
+fn the_cookie_is_host_prefixed_whenever_it_is_secure_on_https() {
+    let settings = || OAuthSettings::new("1", "2");
+    let https = "https://app.test/slack/oauth_redirect";
+    let http = "http://127.0.0.1:3000/slack/oauth_redirect";
+    for (settings, name) in [
+        (settings(), "__Host-slack-app-oauth-state"),
+        (
+            settings().redirect_uri(https),
+            "__Host-slack-app-oauth-state",
+        ),
+        (settings().redirect_uri(http), "slack-app-oauth-state"),
+        (
+            settings().redirect_uri("HTTP://APP.TEST/cb"),
+            "slack-app-oauth-state",
+        ),
+        (
+            settings().redirect_uri(https).state_cookie_secure(false),
+            "slack-app-oauth-state",
+        ),
+        (
+            settings().redirect_uri(https).state_cookie_name("bolt"),
+            "bolt",
+        ),
+    ] {
+        assert_eq!(settings.resolved_state_cookie_name(), name, "{settings:?}");
+        assert!(settings.validate().is_ok());
+        assert!(crate::state::StateCookie::from_settings(&settings)
+            .issue(&crate::secret::StateValue::new("s"))
+            .unwrap()
+            .starts_with(&format!("{name}=s;")));
     }
 }
 

@@ -66,7 +66,7 @@ impl StateCookie {
         }
     }
 
-    /// The cookie the settings describe: `state_cookie_name`, `state_expiration`,
+    /// The cookie the settings describe: [`resolved_state_cookie_name`](OAuthSettings::resolved_state_cookie_name), `state_expiration`,
     /// `state_cookie_secure` and `state_cookie_same_site`.
     ///
     /// ```
@@ -79,7 +79,7 @@ impl StateCookie {
     /// ```
     pub fn from_settings(settings: &OAuthSettings) -> Self {
         Self {
-            name: settings.state_cookie_name.clone(),
+            name: settings.resolved_state_cookie_name().to_owned(),
             max_age: settings.state_expiration,
             secure: settings.state_cookie_secure,
             same_site: Some(settings.state_cookie_same_site),

@@ -27,10 +27,11 @@ use time::OffsetDateTime;
 pub const CLIENT_ID: &str = "111.222";
 /// The app's client secret in these tests.
 pub const CLIENT_SECRET: &str = "flow-client-secret-0123456789";
-/// The state cookie's name.
-pub const COOKIE: &str = "slack-app-oauth-state";
+/// The state cookie's name: `__Host-` prefixed, as the settings here are Secure and not on
+/// plain http.
+pub const COOKIE: &str = "__Host-slack-app-oauth-state";
 /// The deletion `Set-Cookie` every callback answer carries.
-pub const DELETION: &str = "slack-app-oauth-state=deleted; Secure; HttpOnly; Path=/; \
+pub const DELETION: &str = "__Host-slack-app-oauth-state=deleted; Secure; HttpOnly; Path=/; \
                             Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax";
 /// The manual clock's start.
 pub const T0: i64 = 1_700_000_000;
