@@ -519,10 +519,10 @@ impl OAuthSettings {
             check_url("redirect_uri", uri)?;
         }
         if let Some(url) = &self.success_url {
-            check_url("success_url", url)?;
+            check_redirect_target("success_url", url)?;
         }
         if let Some(url) = &self.failure_url {
-            check_url("failure_url", url)?;
+            check_redirect_target("failure_url", url)?;
         }
         self.check_cookie()?;
         Ok(())
@@ -601,6 +601,45 @@ fn check_url(setting: &'static str, value: &str) -> Result<(), ConfigError> {
         return Err(invalid(setting, value, "must not have a #fragment"));
     }
     Ok(())
+}
+
+/// Where the browser may be sent after an install: a path on this site (`/welcome?x=1`), an
+/// `https` URL, or `http` on a loopback address (local development). Never a scheme-relative
+/// `//host` or a `javascript:`/`data:` URL.
+fn check_redirect_target(setting: &'static str, value: &str) -> Result<(), ConfigError> {
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) || value.contains('\\') {
+        return Err(invalid(
+            setting,
+            value,
+            "must not contain whitespace, control characters or backslashes",
+        ));
+    }
+    if let Some(rest) = value.strip_prefix('/') {
+        if rest.starts_with('/') {
+            return Err(invalid(
+                setting,
+                value,
+                "is a scheme-relative URL (//host): use a path such as /welcome or an https URL",
+            ));
+        }
+        return Ok(());
+    }
+    let url = Url::parse(value).map_err(|error| {
+        invalid(
+            setting,
+            value,
+            &format!("must be a path such as /welcome or an https URL ({error})"),
+        )
+    })?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        _ => Err(invalid(
+            setting,
+            value,
+            "must be a path such as /welcome or an https URL (http only on this machine)",
+        )),
+    }
 }
 
 /// Environment variable of [`OAuthSettings::allow_insecure_slack_url`] (`true` or `false`).

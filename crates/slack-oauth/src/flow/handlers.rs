@@ -94,7 +94,10 @@ impl DefaultPages {
                 return response;
             }
         }
-        pages::html_response(StatusCode::OK, pages::success_page(installation, None))
+        pages::html_response(
+            StatusCode::OK,
+            pages::success_page(installation, None, &self.settings.authorize_url),
+        )
     }
 
     /// The default failure response.
@@ -158,7 +161,17 @@ impl DefaultPages {
     }
 
     fn failure_location(&self, reason: &str) -> Option<String> {
-        let mut url = url::Url::parse(self.settings.failure_url.as_deref()?).ok()?;
+        let configured = self.settings.failure_url.as_deref()?;
+        if configured.starts_with('/') {
+            // A path on this site: resolved against a placeholder origin, which is cut off again.
+            let mut url = url::Url::parse("http://placeholder.invalid")
+                .ok()?
+                .join(configured)
+                .ok()?;
+            url.query_pairs_mut().append_pair("error", reason);
+            return Some(url[url::Position::BeforePath..].to_owned());
+        }
+        let mut url = url::Url::parse(configured).ok()?;
         url.query_pairs_mut().append_pair("error", reason);
         Some(url.into())
     }

@@ -130,18 +130,27 @@ pub fn install_page(authorize_url: &str) -> String {
 /// org-wide install with an org URL and an app id, the org's app management page; without a team
 /// or app id, `slack://open`; else the app in the Slack client, `slack://app?team=…&id=…`.
 ///
+/// The org URL comes from Slack's answer, so it is followed only when it is `https` on Slack's
+/// domains (`slack.com` and its subdomains) or on the host of `authorize_url` (the configured
+/// authorize page: an emulator, a proxy); anything else falls back to the Slack client link.
+///
 /// ```
 /// use slack_oauth::flow::pages::success_target;
 /// use slack_oauth::installation::Installation;
 ///
 /// let mut installation = Installation::new("U1", time::OffsetDateTime::UNIX_EPOCH);
 /// installation.app_id = Some("A111".into());
-/// assert_eq!(success_target(&installation, None), "slack://open");
+/// let slack = "https://slack.com/oauth/v2/authorize";
+/// assert_eq!(success_target(&installation, None, slack), "slack://open");
 /// installation.team_id = Some("T111".into());
-/// assert_eq!(success_target(&installation, None), "slack://app?team=T111&id=A111");
-/// assert_eq!(success_target(&installation, Some("https://a.test/ok")), "https://a.test/ok");
+/// assert_eq!(success_target(&installation, None, slack), "slack://app?team=T111&id=A111");
+/// assert_eq!(success_target(&installation, Some("https://a.test/ok"), slack), "https://a.test/ok");
 /// ```
-pub fn success_target(installation: &Installation, success_url: Option<&str>) -> String {
+pub fn success_target(
+    installation: &Installation,
+    success_url: Option<&str>,
+    authorize_url: &str,
+) -> String {
     if let Some(url) = success_url {
         return url.to_owned();
     }
@@ -150,7 +159,7 @@ pub fn success_target(installation: &Installation, success_url: Option<&str>) ->
         installation
             .enterprise_url
             .as_deref()
-            .filter(|url| is_http_url(url)),
+            .filter(|url| is_trusted_org_url(url, authorize_url)),
         &installation.app_id,
     ) {
         let slash = if enterprise_url.ends_with('/') {
@@ -184,12 +193,16 @@ pub fn success_target(installation: &Installation, success_url: Option<&str>) ->
 /// let mut installation = Installation::new("U1", time::OffsetDateTime::UNIX_EPOCH);
 /// installation.app_id = Some("A111".into());
 /// installation.team_id = Some("T111".into());
-/// let page = success_page(&installation, None);
+/// let page = success_page(&installation, None, "https://slack.com/oauth/v2/authorize");
 /// assert!(page.contains("<meta http-equiv=\"refresh\" content=\"0; URL=slack://app?team=T111&amp;id=A111\">"));
 /// assert!(page.contains("<a href=\"https://app.slack.com/client/T111\" target=\"_blank\">this link</a>"));
 /// ```
-pub fn success_page(installation: &Installation, success_url: Option<&str>) -> String {
-    let target = escape(&success_target(installation, success_url));
+pub fn success_page(
+    installation: &Installation,
+    success_url: Option<&str>,
+    authorize_url: &str,
+) -> String {
+    let target = escape(&success_target(installation, success_url, authorize_url));
     let browser = installation
         .team_id
         .as_ref()
@@ -276,14 +289,30 @@ fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-fn is_http_url(value: &str) -> bool {
-    url::Url::parse(value).is_ok_and(|url| matches!(url.scheme(), "http" | "https"))
+/// An org URL the success page may send the browser to: https on Slack's domains, or on the
+/// configured authorize page's host.
+fn is_trusted_org_url(value: &str, authorize_url: &str) -> bool {
+    let Ok(url) = url::Url::parse(value) else {
+        return false;
+    };
+    let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
+        return false;
+    };
+    let on_slack = url.scheme() == "https" && (host == "slack.com" || host.ends_with(".slack.com"));
+    let on_authorize_host = url::Url::parse(authorize_url).is_ok_and(|authorize| {
+        authorize.scheme() == url.scheme()
+            && authorize.host_str().map(str::to_ascii_lowercase) == Some(host.clone())
+            && authorize.port_or_known_default() == url.port_or_known_default()
+    });
+    on_slack || on_authorize_host
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::OffsetDateTime;
+
+    const SLACK: &str = "https://slack.com/oauth/v2/authorize";
 
     fn installation(app_id: Option<&str>, team_id: Option<&str>) -> Installation {
         let mut installation = Installation::new("U1", OffsetDateTime::UNIX_EPOCH);
@@ -323,7 +352,7 @@ mod tests {
     #[test]
     fn success_page_is_bolts_layout() {
         assert_eq!(
-            success_page(&installation(Some("A111"), Some("T111")), None),
+            success_page(&installation(Some("A111"), Some("T111")), None, SLACK),
             "\n<html>\n<head>\n<meta http-equiv=\"refresh\" content=\"0; URL=slack://app?team=T111&amp;id=A111\">\n\
              <style>\nbody {\n  padding: 10px 15px;\n  font-family: verdana;\n  text-align: center;\n}\n</style>\n\
              </head>\n<body>\n<h2>Thank you!</h2>\n<p>Redirecting to the Slack App... click \
@@ -335,11 +364,11 @@ mod tests {
 
     #[test]
     fn success_without_team_opens_slack_and_has_no_browser_link() {
-        let page = success_page(&installation(Some("A111"), None), None);
+        let page = success_page(&installation(Some("A111"), None), None, SLACK);
         assert!(page.contains("URL=slack://open\""));
         assert!(!page.contains("app.slack.com/client"), "{page}");
         assert!(!page.contains("None"));
-        let page = success_page(&installation(None, Some("T1")), None);
+        let page = success_page(&installation(None, Some("T1")), None, SLACK);
         assert!(page.contains("URL=slack://open\""));
         assert!(page.contains("https://app.slack.com/client/T1"));
     }
@@ -351,27 +380,52 @@ mod tests {
         org.enterprise_id = Some("E1".into());
         org.enterprise_url = Some("https://org.enterprise.slack.com/".to_owned());
         assert_eq!(
-            success_target(&org, None),
+            success_target(&org, None, SLACK),
             "https://org.enterprise.slack.com/manage/organization/apps/profile/A1/workspaces/add"
         );
-        assert!(success_page(&org, None).contains(
+        assert!(success_page(&org, None, SLACK).contains(
             "URL=https://org.enterprise.slack.com/manage/organization/apps/profile/A1/workspaces/add\""
         ));
         // A configured success_url always wins.
         assert_eq!(
-            success_target(&org, Some("https://a.test/done")),
+            success_target(&org, Some("https://a.test/done"), SLACK),
             "https://a.test/done"
         );
         // A missing trailing slash is added; a non-http org URL is not trusted.
         org.enterprise_url = Some("https://org.enterprise.slack.com".to_owned());
-        assert!(success_target(&org, None).starts_with("https://org.enterprise.slack.com/manage/"));
-        org.enterprise_url = Some("javascript:alert(1)//".to_owned());
-        assert_eq!(success_target(&org, None), "slack://open");
+        assert!(success_target(&org, None, SLACK)
+            .starts_with("https://org.enterprise.slack.com/manage/"));
+        // Only https on Slack's domains, or the authorize page's host, is followed.
+        for untrusted in [
+            "javascript:alert(1)//",
+            "https://evil.test/",
+            "https://slack.com.evil.test/",
+            "https://evilslack.com/",
+            "http://org.enterprise.slack.com/",
+            "//org.enterprise.slack.com/",
+        ] {
+            org.enterprise_url = Some(untrusted.to_owned());
+            assert_eq!(
+                success_target(&org, None, SLACK),
+                "slack://open",
+                "{untrusted}"
+            );
+        }
+        org.enterprise_url = Some("http://127.0.0.1:9/org/".to_owned());
+        assert_eq!(
+            success_target(&org, None, "http://127.0.0.1:9/oauth/v2/authorize"),
+            "http://127.0.0.1:9/org/manage/organization/apps/profile/A1/workspaces/add"
+        );
+        assert_eq!(
+            success_target(&org, None, "http://127.0.0.1:10/oauth/v2/authorize"),
+            "slack://open",
+            "another port"
+        );
         // Not org-wide: the org URL is ignored.
         let mut grid_workspace = installation(Some("A1"), Some("T1"));
         grid_workspace.enterprise_url = Some("https://org.enterprise.slack.com/".to_owned());
         assert_eq!(
-            success_target(&grid_workspace, None),
+            success_target(&grid_workspace, None, SLACK),
             "slack://app?team=T1&id=A1"
         );
     }
@@ -379,7 +433,7 @@ mod tests {
     #[test]
     fn success_target_encodes_ids() {
         assert_eq!(
-            success_target(&installation(Some("A&1"), Some("T 1")), None),
+            success_target(&installation(Some("A&1"), Some("T 1")), None, SLACK),
             "slack://app?team=T+1&id=A%261"
         );
     }

@@ -54,7 +54,7 @@ fn every_variable_is_read() {
         ("SLACK_INSTALL_PATH", "/install"),
         ("SLACK_REDIRECT_URI_PATH", "/cb"),
         ("SLACK_SUCCESS_URL", "https://a.example/ok"),
-        ("SLACK_FAILURE_URL", "http://a.example/ko"),
+        ("SLACK_FAILURE_URL", "/ko?lang=en"),
     ]))
     .unwrap();
     assert_eq!(settings.client_id, "111.222");
@@ -75,7 +75,7 @@ fn every_variable_is_read() {
         settings.success_url.as_deref(),
         Some("https://a.example/ok")
     );
-    assert_eq!(settings.failure_url.as_deref(), Some("http://a.example/ko"));
+    assert_eq!(settings.failure_url.as_deref(), Some("/ko?lang=en"));
 }
 
 #[test]
@@ -132,7 +132,12 @@ fn bad_values_name_the_setting_and_variable() {
         ),
         (
             "SLACK_SUCCESS_URL",
-            "/welcome",
+            "//evil.example/welcome",
+            "success_url (SLACK_SUCCESS_URL)",
+        ),
+        (
+            "SLACK_SUCCESS_URL",
+            "http://a.example/ok",
             "success_url (SLACK_SUCCESS_URL)",
         ),
         (
@@ -215,4 +220,42 @@ fn setters_accept_iterables_and_debug_hides_the_secret() {
     assert!(settings.user_scopes.is_empty());
     let shown = format!("{settings:?}");
     assert!(!shown.contains("TOPSECRET"), "{shown}");
+}
+
+#[test]
+fn success_and_failure_urls_are_paths_or_https() {
+    for ok in [
+        "/welcome",
+        "/done?x=1&y=2",
+        "https://app.test/ok",
+        "http://127.0.0.1:3000/ok",
+        "http://localhost/ok",
+    ] {
+        let settings = OAuthSettings::new("1", "2").success_url(ok).failure_url(ok);
+        assert!(settings.validate().is_ok(), "{ok}");
+    }
+    for bad in [
+        "//evil.test/x",
+        "/\\evil.test",
+        "http://app.test/ok",
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "welcome",
+        "/ok\nSet-Cookie: x",
+    ] {
+        assert!(
+            OAuthSettings::new("1", "2")
+                .success_url(bad)
+                .validate()
+                .is_err(),
+            "{bad}"
+        );
+        assert!(
+            OAuthSettings::new("1", "2")
+                .failure_url(bad)
+                .validate()
+                .is_err(),
+            "{bad}"
+        );
+    }
 }

@@ -447,7 +447,7 @@ async fn browser_walk_over_real_sockets() {
     let cookie = cookie.split(';').next().unwrap().to_owned();
     let html = page.text().await.unwrap();
     let href = html
-        .split(" href=\"")
+        .split("class=\"add-to-slack\" href=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .unwrap()

@@ -397,6 +397,16 @@ async fn failure_url_gets_a_redirect_with_the_reason() {
     );
     assert!(answer.body.is_empty());
     assert_deletes_cookie(&answer);
+
+    // A path on this site keeps its query and gets the reason appended.
+    let (on_site, _clock) =
+        super::fixtures::flow(settings().failure_url("/oops?lang=en"), FakeStore::new());
+    let answer = send(&app(&on_site), get(&callback("code=c&state=s"), &[])).await;
+    assert_eq!(answer.status, 302);
+    assert_eq!(
+        answer.header("location"),
+        "/oops?lang=en&error=invalid_browser"
+    );
 }
 
 #[tokio::test]
