@@ -15,3 +15,7 @@ mod rotation;
 
 // Per-request authorize: resolution rules, token refresh through a fake refresher, lifecycle.
 mod authorize;
+
+// Property tests (proptest) of what reads input from outside: request signatures (S8), the
+// state cookie and the callback query.
+mod properties;
