@@ -19,6 +19,7 @@ pub mod authorize;
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod clock;
+pub mod encryption;
 pub mod flow;
 pub mod ids;
 pub mod installation;

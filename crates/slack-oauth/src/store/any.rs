@@ -63,14 +63,48 @@ impl AnyStore {
     /// [`StoreError::Config`] for an unknown scheme (the message lists the accepted ones), or
     /// whatever the chosen backend's `connect` returns.
     pub async fn connect(url: &str, client_id: impl Into<ClientId>) -> Result<Self, StoreError> {
+        Self::connect_encrypted(url, client_id, None).await
+    }
+
+    /// Like [`connect`](Self::connect), storing tokens encrypted with `keys` (see
+    /// [`encryption`](crate::encryption)); `None` stores them as they are. Either way, a store
+    /// holding tokens encrypted with a key not among `keys` refuses to open, naming the key.
+    ///
+    /// SQLite encrypts. PostgreSQL does not yet and refuses keys (so that nobody believes their
+    /// tokens encrypted when they are not). The memory store keeps nothing at rest and ignores
+    /// them.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), plus [`StoreError::Decrypt`] for a key that is missing.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// use slack_oauth::encryption::{generate_key_entry, EncryptionKeys};
+    /// let keys = EncryptionKeys::parse(&generate_key_entry("k1"))?;
+    /// let store = slack_oauth::store::AnyStore::connect_encrypted("sqlite::memory:", "111.222", Some(keys)).await?;
+    /// # store.close().await?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect_encrypted(
+        url: &str,
+        client_id: impl Into<ClientId>,
+        keys: Option<crate::encryption::EncryptionKeys>,
+    ) -> Result<Self, StoreError> {
         let client_id = client_id.into();
         let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
         match scheme {
             "memory" => Ok(Self::Memory(MemoryStore::new())),
             #[cfg(feature = "sqlite")]
             "sqlite" => Ok(Self::Sqlite(
-                super::SqliteStore::connect(url, client_id).await?,
+                super::SqliteStore::connect_encrypted(url, client_id, keys).await?,
             )),
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" if keys.is_some() => Err(StoreError::Config(format!(
+                "token encryption ({}) is not available on PostgreSQL yet: unset it, or use a \
+                 SQLite store",
+                crate::encryption::ENCRYPTION_KEYS_ENV
+            ))),
             #[cfg(feature = "postgres")]
             "postgres" | "postgresql" => Ok(Self::Postgres(
                 super::PostgresStore::connect(url, client_id).await?,

@@ -61,6 +61,17 @@ pub enum StoreError {
     /// The store was configured wrongly.
     #[error("store configuration error: {0}")]
     Config(String),
+    /// A stored token is encrypted and could not be decrypted: its key is not configured
+    /// (kind [`Config`](StoreErrorKind::Config)), or it was altered or moved from another row
+    /// or column (kind [`Corrupt`](StoreErrorKind::Corrupt)).
+    #[error("cannot decrypt a value in {table}: {source}")]
+    Decrypt {
+        /// The table the value is in.
+        table: &'static str,
+        /// Why.
+        #[source]
+        source: crate::encryption::DecryptError,
+    },
 }
 
 impl StoreError {
@@ -89,6 +100,10 @@ impl StoreError {
             Self::Closed(_) => StoreErrorKind::Unavailable,
             Self::Corrupt { .. } => StoreErrorKind::Corrupt,
             Self::Config(_) => StoreErrorKind::Config,
+            Self::Decrypt { source, .. } => match source {
+                crate::encryption::DecryptError::Invalid => StoreErrorKind::Corrupt,
+                _ => StoreErrorKind::Config,
+            },
         }
     }
 

@@ -646,3 +646,172 @@ async fn a_write_waits_for_another_process_holding_the_write_lock() {
         .unwrap()
         .is_some());
 }
+
+/// Tokens encrypted at rest (`connect_encrypted`): what reaches the file, who can read it back.
+mod encryption {
+    use slack_oauth::encryption::EncryptionKeys;
+    use slack_oauth::store::{
+        InstallationQuery, InstallationStore, RotatedToken, SqliteStore, StoreError,
+        StoreErrorKind, TokenUpdate,
+    };
+    use slack_oauth_test::fixtures::{self, now, CLIENT_ID};
+
+    const K1: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // fake
+    const K2: &str = "k2:Hx4dHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA="; // fake
+
+    fn keys(value: &str) -> Option<EncryptionKeys> {
+        Some(EncryptionKeys::parse(value).unwrap())
+    }
+
+    async fn open(url: &str, keys: Option<EncryptionKeys>) -> Result<SqliteStore, StoreError> {
+        SqliteStore::connect_encrypted(url, CLIENT_ID, keys).await
+    }
+
+    /// Every byte of the database and its WAL, as text.
+    fn file_text(path: &std::path::Path) -> String {
+        let mut bytes = std::fs::read(path).unwrap();
+        if let Ok(wal) = std::fs::read(path.with_extension("db-wal")) {
+            bytes.extend(wal);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_file_holds_no_token_and_only_the_right_keys_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("encrypted.db");
+        let url = format!("sqlite://{}", path.display());
+        let installation = fixtures::workspace("T1", "U1")
+            .with_rotation(now() + time::Duration::hours(12))
+            .with_webhook()
+            .build();
+        let store = open(&url, keys(K1)).await.unwrap();
+        store.save(&installation).await.unwrap();
+        store.close().await.unwrap();
+
+        let text = file_text(&path);
+        for secret in ["xoxb-", "xoxp-", "xoxe", "hooks.slack.com", "secret0"] {
+            assert!(!text.contains(secret), "{secret} is in the file");
+        }
+        assert!(text.contains("enc:v1:k1:"));
+
+        // The right key reads every token back.
+        let store = open(&url, keys(K1)).await.unwrap();
+        let found = store
+            .find_installation(&InstallationQuery::team("T1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.bot_token, installation.bot_token);
+        assert_eq!(found.bot_refresh_token, installation.bot_refresh_token);
+        assert_eq!(found.user_token, installation.user_token);
+        assert_eq!(found.user_refresh_token, installation.user_refresh_token);
+        assert_eq!(
+            found.incoming_webhook_url,
+            installation.incoming_webhook_url
+        );
+        store.close().await.unwrap();
+
+        // No key, or the wrong one: the store refuses to open, naming the key it needs.
+        for wrong in [None, keys(K2)] {
+            let error = open(&url, wrong).await.unwrap_err();
+            assert_eq!(error.kind(), StoreErrorKind::Config);
+            let message = error.to_string();
+            assert!(message.contains("\"k1\""), "{message}");
+            assert!(!message.contains("AAEC"), "{message}");
+        }
+
+        // A new key first, the old one after: old rows read, new writes use the new key.
+        let store = open(&url, keys(&format!("{K2},{K1}"))).await.unwrap();
+        assert!(store
+            .find_bot(&InstallationQuery::team("T1"))
+            .await
+            .unwrap()
+            .is_some());
+        store
+            .save(&fixtures::workspace("T2", "U2").build())
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+        assert!(file_text(&path).contains("enc:v1:k2:"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn plaintext_rows_stay_readable_and_rotate_once_keys_are_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("upgraded.db");
+        let url = format!("sqlite://{}", path.display());
+        let installation = fixtures::workspace("T1", "U1")
+            .with_rotation(now() + time::Duration::hours(1))
+            .build();
+        let plain = open(&url, None).await.unwrap();
+        plain.save(&installation).await.unwrap();
+        plain.close().await.unwrap();
+
+        let store = open(&url, keys(K1)).await.unwrap();
+        let bot = store
+            .find_bot(&InstallationQuery::team("T1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(bot.bot_token, installation.bot_token.clone().unwrap());
+        // The compare-and-swap finds the plaintext refresh token and writes envelopes.
+        let update = TokenUpdate {
+            enterprise_id: None,
+            team_id: Some("T1".into()),
+            previous_refresh_token: bot.bot_refresh_token.clone().unwrap(),
+            token: RotatedToken::Bot {
+                token: "xoxe.xoxb-rotated".into(), // fake
+            },
+            refresh_token: "xoxe-1-rotated".into(), // fake
+            expires_at: Some(now() + time::Duration::hours(12)),
+        };
+        assert!(store.update_rotated_token(&update).await.unwrap());
+        let rotated = store
+            .find_installation(&InstallationQuery::team("T1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rotated.bot_token.unwrap().secret(), "xoxe.xoxb-rotated"); // fake
+                                                                              // A second swap from the same (now spent) refresh token changes nothing.
+        assert!(!store.update_rotated_token(&update).await.unwrap());
+        store.close().await.unwrap();
+        assert!(!file_text(&path).contains("xoxe.xoxb-rotated"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_envelope_moved_to_another_workspace_does_not_decrypt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("moved.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = open(&url, keys(K1)).await.unwrap();
+        for team in ["T1", "T2"] {
+            store
+                .save(&fixtures::workspace(team, "U1").build())
+                .await
+                .unwrap();
+        }
+        store.close().await.unwrap();
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute(
+                "UPDATE slack_bots SET bot_token = \
+                 (SELECT bot_token FROM slack_bots WHERE team_id = 'T1') WHERE team_id = 'T2'",
+                [],
+            )
+            .unwrap();
+        drop(connection);
+        let store = open(&url, keys(K1)).await.unwrap();
+        let error = store
+            .find_bot(&InstallationQuery::team("T2"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), StoreErrorKind::Corrupt, "{error}");
+        assert!(store
+            .find_bot(&InstallationQuery::team("T1"))
+            .await
+            .unwrap()
+            .is_some());
+        store.close().await.unwrap();
+    }
+}

@@ -9,6 +9,7 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
+use crate::encryption::{Field, Owner, TokenCipher};
 use crate::installation::{ReinstallFlag, Scopes};
 use crate::store::StoreError;
 
@@ -87,6 +88,31 @@ impl Reader<'_> {
     /// A text column where `''` (slack_sdk's "none" for ids) also means absent.
     pub(super) fn optional<T: From<String>>(&self, column: &str) -> Result<Option<T>, StoreError> {
         Ok(self.text(column)?.filter(|s| !s.is_empty()).map(T::from))
+    }
+
+    /// A token column (`column` in the row, `field` its name in `self.table`), opened when it
+    /// is an envelope; `''` means absent, as for ids.
+    pub(super) fn sealed<T: From<String>>(
+        &self,
+        column: &str,
+        field: &'static str,
+        cipher: &TokenCipher,
+        owner: &Owner<'_>,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(stored) = self.text(column)?.filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        let field = Field {
+            table: self.table,
+            column: field,
+        };
+        cipher
+            .open(field, owner, stored)
+            .map(|plain| Some(T::from(plain)))
+            .map_err(|source| StoreError::Decrypt {
+                table: self.table,
+                source,
+            })
     }
 
     /// A text column that must hold a value.

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use super::codec::{expiry_seconds, format_installed_at, id_or_empty, Reader, RowRef};
 use super::statement::{statement, Statement};
 use super::{reading, SqliteStore};
+use crate::encryption::{Field, Owner, TokenCipher};
 use crate::installation::{Bot, Installation};
 use crate::store::memory::soonest_expiry;
 use crate::store::{
@@ -59,7 +60,8 @@ macro_rules! update_bot_token {
             "UPDATE ",
             $table,
             " SET bot_token = ?, bot_refresh_token = ?, bot_token_expires_at = ? \
-             WHERE client_id = ? AND enterprise_id = ? AND team_id = ? AND bot_refresh_token = ?"
+             WHERE client_id = ? AND enterprise_id = ? AND team_id = ? \
+             AND bot_refresh_token IN (SELECT value FROM json_each(?))"
         )
     };
 }
@@ -141,29 +143,50 @@ fn first_row<T>(
 
 /// Decodes an installation row of [`SELECT_INSTALLATION`], merging the latest bot when `merge`
 /// says so (a user lookup, or an installation without a bot token).
-fn installation_from_row(row: RowRef<'_>, always_merge: bool) -> Result<Installation, StoreError> {
+fn installation_from_row(
+    row: RowRef<'_>,
+    always_merge: bool,
+    cipher: &TokenCipher,
+    client_id: &str,
+) -> Result<Installation, StoreError> {
     let r = Reader {
         row,
         table: "slack_installations",
     };
-    let mut i = Installation::new(r.required("user_id")?, r.installed_at("installed_at")?);
+    let user_id: String = r.required("user_id")?;
+    let enterprise_id: Option<String> = r.optional("enterprise_id")?;
+    let team_id: Option<String> = r.optional("team_id")?;
+    let workspace = Owner {
+        client_id,
+        enterprise_id: enterprise_id.as_deref(),
+        team_id: team_id.as_deref(),
+        user_id: None,
+    };
+    let user = Owner {
+        user_id: Some(&user_id),
+        ..workspace
+    };
+    let mut i = Installation::new(user_id.as_str(), r.installed_at("installed_at")?);
     i.app_id = r.optional("app_id")?;
-    i.enterprise_id = r.optional("enterprise_id")?;
     i.enterprise_name = r.text("enterprise_name")?;
     i.enterprise_url = r.text("enterprise_url")?;
-    i.team_id = r.optional("team_id")?;
     i.team_name = r.text("team_name")?;
-    i.bot_token = r.optional("bot_token")?;
+    i.bot_token = r.sealed("bot_token", "bot_token", cipher, &workspace)?;
     i.bot_id = r.optional("bot_id")?;
     i.bot_user_id = r.optional("bot_user_id")?;
     i.bot_scopes = r.scopes("bot_scopes")?;
-    i.bot_refresh_token = r.optional("bot_refresh_token")?;
+    i.bot_refresh_token = r.sealed("bot_refresh_token", "bot_refresh_token", cipher, &workspace)?;
     i.bot_token_expires_at = r.expiry("bot_token_expires_at")?;
-    i.user_token = r.optional("user_token")?;
+    i.user_token = r.sealed("user_token", "user_token", cipher, &user)?;
     i.user_scopes = r.scopes("user_scopes")?;
-    i.user_refresh_token = r.optional("user_refresh_token")?;
+    i.user_refresh_token = r.sealed("user_refresh_token", "user_refresh_token", cipher, &user)?;
     i.user_token_expires_at = r.expiry("user_token_expires_at")?;
-    i.incoming_webhook_url = r.text("incoming_webhook_url")?;
+    i.incoming_webhook_url = r.sealed(
+        "incoming_webhook_url",
+        "incoming_webhook_url",
+        cipher,
+        &user,
+    )?;
     i.incoming_webhook_channel = r.text("incoming_webhook_channel")?;
     i.incoming_webhook_channel_id = r.text("incoming_webhook_channel_id")?;
     i.incoming_webhook_configuration_url = r.text("incoming_webhook_configuration_url")?;
@@ -179,12 +202,18 @@ fn installation_from_row(row: RowRef<'_>, always_merge: bool) -> Result<Installa
         table: "slack_bots",
     };
     if always_merge || i.bot_token.is_none() {
-        if let Some(token) = b.optional("latest_bot_token")? {
+        // The latest bot is of the same org and workspace (the join's condition).
+        if let Some(token) = b.sealed("latest_bot_token", "bot_token", cipher, &workspace)? {
             i.bot_token = Some(token);
             i.bot_id = b.optional("latest_bot_id")?;
             i.bot_user_id = b.optional("latest_bot_user_id")?;
             i.bot_scopes = b.scopes("latest_bot_scopes")?;
-            i.bot_refresh_token = b.optional("latest_bot_refresh_token")?;
+            i.bot_refresh_token = b.sealed(
+                "latest_bot_refresh_token",
+                "bot_refresh_token",
+                cipher,
+                &workspace,
+            )?;
             i.bot_token_expires_at = b.expiry("latest_bot_token_expires_at")?;
             i.bot_needs_reinstall = b.reinstall_flag(
                 "latest_bot_needs_reinstall_reason",
@@ -192,36 +221,84 @@ fn installation_from_row(row: RowRef<'_>, always_merge: bool) -> Result<Installa
             )?;
         }
     }
+    i.enterprise_id = enterprise_id.map(Into::into);
+    i.team_id = team_id.map(Into::into);
     Ok(i)
 }
 
-fn bot_from_row(row: RowRef<'_>) -> Result<Bot, StoreError> {
+fn bot_from_row(row: RowRef<'_>, cipher: &TokenCipher, client_id: &str) -> Result<Bot, StoreError> {
     let r = Reader {
         row,
         table: "slack_bots",
     };
-    let token = r.required("bot_token")?;
+    let enterprise_id: Option<String> = r.optional("enterprise_id")?;
+    let team_id: Option<String> = r.optional("team_id")?;
+    let workspace = Owner {
+        client_id,
+        enterprise_id: enterprise_id.as_deref(),
+        team_id: team_id.as_deref(),
+        user_id: None,
+    };
+    let token: String = r
+        .sealed("bot_token", "bot_token", cipher, &workspace)?
+        .ok_or_else(|| StoreError::Corrupt {
+            table: "slack_bots",
+            detail: "column bot_token: is empty, expected a token".to_owned(),
+        })?;
     let mut bot = Bot::new(token.into(), r.installed_at("installed_at")?);
     bot.app_id = r.optional("app_id")?;
-    bot.enterprise_id = r.optional("enterprise_id")?;
     bot.enterprise_name = r.text("enterprise_name")?;
-    bot.team_id = r.optional("team_id")?;
     bot.team_name = r.text("team_name")?;
     bot.bot_id = r.optional("bot_id")?;
     bot.bot_user_id = r.optional("bot_user_id")?;
     bot.bot_scopes = r.scopes("bot_scopes")?;
-    bot.bot_refresh_token = r.optional("bot_refresh_token")?;
+    bot.bot_refresh_token =
+        r.sealed("bot_refresh_token", "bot_refresh_token", cipher, &workspace)?;
     bot.bot_token_expires_at = r.expiry("bot_token_expires_at")?;
     bot.is_enterprise_install = r.flag("is_enterprise_install")?;
     bot.needs_reinstall = r.reinstall_flag("needs_reinstall_reason", "needs_reinstall_at")?;
+    bot.enterprise_id = enterprise_id.map(Into::into);
+    bot.team_id = team_id.map(Into::into);
     Ok(bot)
 }
 
 impl SqliteStore {
-    /// The insert of a bot version.
+    /// The bot's tokens as stored in `slack_bots`: sealed when the store encrypts.
+    fn sealed_bot_tokens(&self, bot: &Bot) -> (String, Option<String>) {
+        let team_id = if bot.is_enterprise_install {
+            None
+        } else {
+            bot.team_id.as_ref()
+        };
+        let owner = Owner {
+            client_id: self.client_id.as_str(),
+            enterprise_id: bot.enterprise_id.as_ref().map(|id| id.as_str()),
+            team_id: team_id.map(|id| id.as_str()),
+            user_id: None,
+        };
+        let seal = |column, plaintext: &str| {
+            self.cipher.seal(
+                Field {
+                    table: "slack_bots",
+                    column,
+                },
+                &owner,
+                plaintext,
+            )
+        };
+        (
+            seal("bot_token", bot.bot_token.secret()),
+            bot.bot_refresh_token
+                .as_ref()
+                .map(|token| seal("bot_refresh_token", token.secret())),
+        )
+    }
+
+    /// The insert of a bot version; `tokens` from [`sealed_bot_tokens`](Self::sealed_bot_tokens).
     fn insert_bot_statement<'a>(
         &'a self,
         bot: &'a Bot,
+        tokens: &'a (String, Option<String>),
         installed_at: &'a str,
         scopes: &'a str,
     ) -> Statement<'a> {
@@ -239,11 +316,11 @@ impl SqliteStore {
             bot.enterprise_name.as_deref(),
             id_or_empty(team_id),
             bot.team_name.as_deref(),
-            bot.bot_token.secret(),
+            tokens.0.as_str(),
             id_or_empty(bot.bot_id.as_ref()),
             id_or_empty(bot.bot_user_id.as_ref()),
             scopes,
-            bot.bot_refresh_token.as_ref().map(|t| t.secret()),
+            tokens.1.as_deref(),
             expiry_seconds(bot.bot_token_expires_at),
             bot.is_enterprise_install,
             installed_at,
@@ -262,6 +339,7 @@ impl SqliteStore {
             select_latest_per_user()
         );
         let client_id = self.client_id.clone();
+        let cipher = self.cipher.clone();
         self.read(move |connection| {
             // Listing runs rarely (rotation sweeps, the CLI): not worth a cache slot.
             let mut statement = connection.prepare(&sql).map_err(reading)?;
@@ -272,7 +350,12 @@ impl SqliteStore {
             .map_err(reading)?;
             let mut installations = Vec::new();
             while let Some(row) = rows.next().map_err(reading)? {
-                installations.push(installation_from_row(row, true)?);
+                installations.push(installation_from_row(
+                    row,
+                    true,
+                    &cipher,
+                    client_id.as_str(),
+                )?);
             }
             Ok(installations)
         })
@@ -291,6 +374,50 @@ impl InstallationStore for SqliteStore {
         let installed_at = format_installed_at(i.installed_at)?;
         let bot_scopes = i.bot_scopes.to_string();
         let user_scopes = i.user_scopes.to_optional_string();
+        let workspace = Owner {
+            client_id: self.client_id.as_str(),
+            enterprise_id: i.enterprise_id.as_ref().map(|id| id.as_str()),
+            team_id: team_id.map(|id| id.as_str()),
+            user_id: None,
+        };
+        let user = Owner {
+            user_id: Some(i.user_id.as_str()),
+            ..workspace
+        };
+        let seal = |column, owner: &Owner<'_>, plaintext: Option<&str>| {
+            plaintext.map(|plaintext| {
+                let field = Field {
+                    table: "slack_installations",
+                    column,
+                };
+                self.cipher.seal(field, owner, plaintext)
+            })
+        };
+        let bot_token = seal(
+            "bot_token",
+            &workspace,
+            i.bot_token.as_ref().map(|t| t.secret()),
+        );
+        let bot_refresh_token = seal(
+            "bot_refresh_token",
+            &workspace,
+            i.bot_refresh_token.as_ref().map(|t| t.secret()),
+        );
+        let user_token = seal(
+            "user_token",
+            &user,
+            i.user_token.as_ref().map(|t| t.secret()),
+        );
+        let user_refresh_token = seal(
+            "user_refresh_token",
+            &user,
+            i.user_refresh_token.as_ref().map(|t| t.secret()),
+        );
+        let incoming_webhook_url = seal(
+            "incoming_webhook_url",
+            &user,
+            i.incoming_webhook_url.as_deref(),
+        );
         let mut statements = vec![statement!(
             INSERT_INSTALLATION,
             self.client_id.as_str(),
@@ -300,18 +427,18 @@ impl InstallationStore for SqliteStore {
             i.enterprise_url.as_deref(),
             id_or_empty(team_id),
             i.team_name.as_deref(),
-            i.bot_token.as_ref().map(|t| t.secret()),
+            bot_token.as_deref(),
             i.bot_id.as_ref().map(|id| id.as_str()),
             i.bot_user_id.as_ref().map(|id| id.as_str()),
             bot_scopes.as_str(),
-            i.bot_refresh_token.as_ref().map(|t| t.secret()),
+            bot_refresh_token.as_deref(),
             expiry_seconds(i.bot_token_expires_at),
             i.user_id.as_str(),
-            i.user_token.as_ref().map(|t| t.secret()),
+            user_token.as_deref(),
             user_scopes.as_deref(),
-            i.user_refresh_token.as_ref().map(|t| t.secret()),
+            user_refresh_token.as_deref(),
             expiry_seconds(i.user_token_expires_at),
-            i.incoming_webhook_url.as_deref(),
+            incoming_webhook_url.as_deref(),
             i.incoming_webhook_channel.as_deref(),
             i.incoming_webhook_channel_id.as_deref(),
             i.incoming_webhook_configuration_url.as_deref(),
@@ -324,11 +451,12 @@ impl InstallationStore for SqliteStore {
             .map(|bot| {
                 let installed_at = format_installed_at(bot.installed_at)?;
                 let scopes = bot.bot_scopes.to_string();
-                Ok::<_, StoreError>((bot, installed_at, scopes))
+                let tokens = self.sealed_bot_tokens(&bot);
+                Ok::<_, StoreError>((bot, tokens, installed_at, scopes))
             })
             .transpose()?;
-        if let Some((bot, installed_at, scopes)) = &bot {
-            statements.push(self.insert_bot_statement(bot, installed_at, scopes));
+        if let Some((bot, tokens, installed_at, scopes)) = &bot {
+            statements.push(self.insert_bot_statement(bot, tokens, installed_at, scopes));
         }
         self.write(statements).await?;
         Ok(())
@@ -337,15 +465,26 @@ impl InstallationStore for SqliteStore {
     async fn save_bot(&self, bot: &Bot) -> Result<(), StoreError> {
         let installed_at = format_installed_at(bot.installed_at)?;
         let scopes = bot.bot_scopes.to_string();
-        self.write(vec![self.insert_bot_statement(bot, &installed_at, &scopes)])
-            .await?;
+        let tokens = self.sealed_bot_tokens(bot);
+        self.write(vec![self.insert_bot_statement(
+            bot,
+            &tokens,
+            &installed_at,
+            &scopes,
+        )])
+        .await?;
         Ok(())
     }
 
     async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, StoreError> {
         let values = scope(self, query).map(str::to_owned);
-        self.read(move |connection| first_row(connection, &FIND_BOT, &values, bot_from_row))
-            .await
+        let (cipher, client_id) = (self.cipher.clone(), self.client_id.clone());
+        self.read(move |connection| {
+            first_row(connection, &FIND_BOT, &values, |row| {
+                bot_from_row(row, &cipher, client_id.as_str())
+            })
+        })
+        .await
     }
 
     async fn find_installation(
@@ -360,6 +499,7 @@ impl InstallationStore for SqliteStore {
             }
             None => false,
         };
+        let (cipher, client_id) = (self.cipher.clone(), self.client_id.clone());
         self.read(move |connection| {
             let sql = if of_user {
                 &*FIND_INSTALLATION_OF_USER
@@ -367,7 +507,7 @@ impl InstallationStore for SqliteStore {
                 &*FIND_INSTALLATION
             };
             first_row(connection, sql, &values, |row| {
-                installation_from_row(row, of_user)
+                installation_from_row(row, of_user, &cipher, client_id.as_str())
             })
         })
         .await
@@ -491,23 +631,59 @@ impl InstallationStore for SqliteStore {
         let team_id = id_or_empty(grant.team_id.as_ref());
         let reason = grant.flag.reason.as_str();
         let at = grant.flag.flagged_at.unix_timestamp();
-        let lost = grant.refresh_token.secret();
+        let owner = Owner {
+            client_id,
+            enterprise_id: Some(enterprise_id),
+            team_id: Some(team_id),
+            user_id: grant.user_id.as_ref().map(|id| id.as_str()),
+        };
+        // Every stored form of the lost refresh token in `table`, as a JSON array.
+        let lost_in = |table: &'static str, column: &'static str| {
+            let forms = self.cipher.stored_forms(
+                Field { table, column },
+                &owner,
+                grant.refresh_token.secret(),
+            );
+            serde_json::to_string(&forms)
+                .map_err(|error| StoreError::Config(format!("cannot encode a query: {error}")))
+        };
+        let (lost_bots, lost_installations, lost_user) = match &grant.user_id {
+            None => (
+                lost_in("slack_bots", "bot_refresh_token")?,
+                lost_in("slack_installations", "bot_refresh_token")?,
+                String::new(),
+            ),
+            Some(_) => (
+                String::new(),
+                String::new(),
+                lost_in("slack_installations", "user_refresh_token")?,
+            ),
+        };
         let statements = match &grant.user_id {
             None => [
-                "UPDATE slack_bots SET needs_reinstall_reason = ?, needs_reinstall_at = ? \
-                 WHERE client_id = ? AND enterprise_id = ? AND team_id = ? \
-                 AND bot_refresh_token = ? AND needs_reinstall_reason IS NULL",
-                "UPDATE slack_installations SET bot_needs_reinstall_reason = ?, \
-                 bot_needs_reinstall_at = ? WHERE client_id = ? AND enterprise_id = ? \
-                 AND team_id = ? AND bot_refresh_token = ? AND bot_needs_reinstall_reason IS NULL",
+                (
+                    "UPDATE slack_bots SET needs_reinstall_reason = ?, needs_reinstall_at = ? \
+                     WHERE client_id = ? AND enterprise_id = ? AND team_id = ? \
+                     AND bot_refresh_token IN (SELECT value FROM json_each(?)) \
+                     AND needs_reinstall_reason IS NULL",
+                    lost_bots.as_str(),
+                ),
+                (
+                    "UPDATE slack_installations SET bot_needs_reinstall_reason = ?, \
+                     bot_needs_reinstall_at = ? WHERE client_id = ? AND enterprise_id = ? \
+                     AND team_id = ? AND bot_refresh_token IN (SELECT value FROM json_each(?)) \
+                     AND bot_needs_reinstall_reason IS NULL",
+                    lost_installations.as_str(),
+                ),
             ]
             .into_iter()
-            .map(|sql| statement!(sql, reason, at, client_id, enterprise_id, team_id, lost))
+            .map(|(sql, lost)| statement!(sql, reason, at, client_id, enterprise_id, team_id, lost))
             .collect(),
             Some(user_id) => vec![statement!(
                 "UPDATE slack_installations SET user_needs_reinstall_reason = ?, \
                  user_needs_reinstall_at = ? WHERE client_id = ? AND enterprise_id = ? \
-                 AND team_id = ? AND user_id = ? AND user_refresh_token = ? \
+                 AND team_id = ? AND user_id = ? \
+                 AND user_refresh_token IN (SELECT value FROM json_each(?)) \
                  AND user_needs_reinstall_reason IS NULL",
                 reason,
                 at,
@@ -515,11 +691,49 @@ impl InstallationStore for SqliteStore {
                 enterprise_id,
                 team_id,
                 user_id.as_str(),
-                lost,
+                lost_user.as_str(),
             )],
         };
         let changed = self.write(statements).await?;
         Ok(changed.iter().sum::<u64>() > 0)
+    }
+}
+
+/// A rotated token's columns in one table, as stored there: the new token and refresh token
+/// sealed for that table, and every stored form of the old refresh token (a JSON array for
+/// `json_each`) for the compare-and-swap.
+struct RotatedColumns {
+    token: String,
+    refresh_token: String,
+    previous_forms: String,
+}
+
+impl RotatedColumns {
+    fn seal(
+        cipher: &TokenCipher,
+        table: &'static str,
+        prefix: &str,
+        owner: &Owner<'_>,
+        token: &str,
+        update: &TokenUpdate,
+    ) -> Result<Self, StoreError> {
+        let (token_column, refresh_column) = if prefix == "bot" {
+            ("bot_token", "bot_refresh_token")
+        } else {
+            ("user_token", "user_refresh_token")
+        };
+        let field = |column| Field { table, column };
+        let previous = cipher.stored_forms(
+            field(refresh_column),
+            owner,
+            update.previous_refresh_token.secret(),
+        );
+        Ok(Self {
+            token: cipher.seal(field(token_column), owner, token),
+            refresh_token: cipher.seal(field(refresh_column), owner, update.refresh_token.secret()),
+            previous_forms: serde_json::to_string(&previous)
+                .map_err(|error| StoreError::Config(format!("cannot encode a query: {error}")))?,
+        })
     }
 }
 
@@ -534,40 +748,62 @@ impl SqliteStore {
         let client_id = self.client_id.as_str();
         let enterprise_id = id_or_empty(update.enterprise_id.as_ref());
         let team_id = id_or_empty(update.team_id.as_ref());
-        let previous = update.previous_refresh_token.secret();
-        let refresh_token = update.refresh_token.secret();
         let expires_at = expiry_seconds(update.expires_at);
+        let user_id = match &update.token {
+            RotatedToken::Bot { .. } => None,
+            RotatedToken::User { user_id, .. } => Some(user_id.as_str()),
+        };
+        let owner = Owner {
+            client_id,
+            enterprise_id: Some(enterprise_id),
+            team_id: Some(team_id),
+            user_id,
+        };
+        let (token, prefix) = match &update.token {
+            RotatedToken::Bot { token } => (token.secret(), "bot"),
+            RotatedToken::User { token, .. } => (token.secret(), "user"),
+        };
+        let tables: &[&'static str] = match &update.token {
+            RotatedToken::Bot { .. } => &["slack_installations", "slack_bots"],
+            RotatedToken::User { .. } => &["slack_installations"],
+        };
+        let sealed: Vec<RotatedColumns> = tables
+            .iter()
+            .map(|table| RotatedColumns::seal(&self.cipher, table, prefix, &owner, token, update))
+            .collect::<Result<_, _>>()?;
         let mut statements = match &update.token {
-            RotatedToken::Bot { token } => [
+            RotatedToken::Bot { .. } => [
                 update_bot_token!("slack_installations"),
                 update_bot_token!("slack_bots"),
             ]
             .into_iter()
-            .map(|sql| {
+            .zip(&sealed)
+            .map(|(sql, sealed)| {
                 statement!(
                     sql,
-                    token.secret(),
-                    refresh_token,
+                    sealed.token.as_str(),
+                    sealed.refresh_token.as_str(),
                     expires_at,
                     client_id,
                     enterprise_id,
                     team_id,
-                    previous,
+                    sealed.previous_forms.as_str(),
                 )
             })
             .collect::<Vec<_>>(),
-            RotatedToken::User { user_id, token } => vec![statement!(
+            RotatedToken::User { user_id, .. } => vec![statement!(
                 "UPDATE slack_installations SET user_token = ?, user_refresh_token = ?, \
                  user_token_expires_at = ? WHERE client_id = ? AND enterprise_id = ? \
-                 AND team_id = ? AND user_id = ? AND user_refresh_token = ?",
-                token.secret(),
-                refresh_token,
+                 AND team_id = ? AND user_id = ? \
+                 AND user_refresh_token IN (SELECT value FROM json_each(?))",
+                sealed[0].token.as_str(),
+                sealed[0].refresh_token.as_str(),
                 expires_at,
                 client_id,
                 enterprise_id,
                 team_id,
                 user_id.as_str(),
-                previous,
+                sealed[0].previous_forms.as_str(),
             )],
         };
         let updates = statements.len();

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
+use crate::encryption::{EncryptionKeys, TokenCipher};
 use crate::ids::ClientId;
 use crate::store::StoreError;
 
@@ -100,6 +101,8 @@ pub struct SqliteStore {
     clock: Arc<dyn Clock>,
     /// How many states were issued, to purge expired ones every so often.
     issued: Arc<AtomicU64>,
+    /// Seals and opens the token columns (plaintext without keys).
+    cipher: TokenCipher,
 }
 
 /// The connections of one database, shared by every clone of a store.
@@ -131,6 +134,34 @@ impl SqliteStore {
     /// # });
     /// ```
     pub async fn connect(url: &str, client_id: impl Into<ClientId>) -> Result<Self, StoreError> {
+        Self::connect_encrypted(url, client_id, None).await
+    }
+
+    /// Like [`connect`](Self::connect), with every token, refresh token and incoming-webhook
+    /// URL written encrypted with `keys` (see [`encryption`](crate::encryption)); `None` writes
+    /// them as they are (the tables Python's slack_sdk reads). Values written before keys were
+    /// set stay readable.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), plus [`StoreError::Decrypt`] when the file holds tokens
+    /// encrypted with a key that `keys` lacks (or any, without keys): the store never falls back
+    /// to reading them as plaintext.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// use slack_oauth::encryption::{generate_key_entry, EncryptionKeys};
+    /// use slack_oauth::store::SqliteStore;
+    /// let keys = EncryptionKeys::parse(&generate_key_entry("k1"))?;
+    /// let store = SqliteStore::connect_encrypted("sqlite::memory:", "111.222", Some(keys)).await?;
+    /// # store.close().await?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect_encrypted(
+        url: &str,
+        client_id: impl Into<ClientId>,
+        keys: Option<EncryptionKeys>,
+    ) -> Result<Self, StoreError> {
         let target = Target::from_url(url)?;
         let writer_target = target.clone();
         let connection = blocking(move || {
@@ -144,7 +175,7 @@ impl SqliteStore {
             None => "sqlite-writer :memory:".to_owned(),
         };
         let writer = Writer::start(connection, name)?;
-        Ok(Self {
+        let store = Self {
             engine: Arc::new(Engine {
                 readers: Arc::new(Readers::new(target.clone())),
                 target,
@@ -153,7 +184,49 @@ impl SqliteStore {
             client_id: client_id.into(),
             clock: Arc::new(SystemClock),
             issued: Arc::default(),
-        })
+            cipher: TokenCipher::new(keys),
+        };
+        store.check_key_ids().await?;
+        Ok(store)
+    }
+
+    /// Refuses a file holding this app's tokens encrypted with a key the store was not given.
+    async fn check_key_ids(&self) -> Result<(), StoreError> {
+        const COLUMNS: [(&str, &str); 7] = [
+            ("slack_installations", "bot_token"),
+            ("slack_installations", "bot_refresh_token"),
+            ("slack_installations", "user_token"),
+            ("slack_installations", "user_refresh_token"),
+            ("slack_installations", "incoming_webhook_url"),
+            ("slack_bots", "bot_token"),
+            ("slack_bots", "bot_refresh_token"),
+        ];
+        let client_id = self.client_id.clone();
+        let found: Vec<(&'static str, String)> = self
+            .read(move |connection| {
+                let mut found = Vec::new();
+                for (table, column) in COLUMNS {
+                    // The key id sits between `enc:v1:` (7 characters) and the next `:`.
+                    let sql = format!(
+                        "SELECT DISTINCT substr({column}, 8, instr(substr({column}, 8), ':') - 1) \
+                         FROM {table} WHERE client_id = ? AND {column} LIKE 'enc:v1:%'"
+                    );
+                    let mut statement = connection.prepare(&sql).map_err(reading)?;
+                    let mut rows = statement.query([client_id.as_str()]).map_err(reading)?;
+                    while let Some(row) = rows.next().map_err(reading)? {
+                        let key_id: String = row.get(0).map_err(reading)?;
+                        found.push((table, key_id));
+                    }
+                }
+                Ok(found)
+            })
+            .await?;
+        for (table, key_id) in found {
+            self.cipher
+                .check_key_id(&key_id)
+                .map_err(|source| StoreError::Decrypt { table, source })?;
+        }
+        Ok(())
     }
 
     /// Uses `clock` for the occasional purge of expired states in

@@ -1,5 +1,5 @@
 //! The conformance suite on every SQLite configuration a user can build: a file, an in-memory
-//! database, and a file whose write lock another process keeps taking (as a Python Bolt app
+//! database, one with tokens encrypted at rest, and a file whose write lock another process keeps taking (as a Python Bolt app
 //! sharing the file would).
 
 use std::io::{BufRead as _, BufReader};
@@ -14,6 +14,17 @@ slack_oauth_test::store_conformance!(in_memory, async {
     SqliteStore::connect("sqlite::memory:", CLIENT_ID)
         .await
         .expect("an in-memory store")
+});
+
+// Tokens encrypted at rest: every case holds with the envelopes in the columns.
+slack_oauth_test::store_conformance!(encrypted, async {
+    let keys = slack_oauth::encryption::EncryptionKeys::parse(
+        "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", // fake
+    )
+    .expect("a key");
+    SqliteStore::connect_encrypted("sqlite::memory:", CLIENT_ID, Some(keys))
+        .await
+        .expect("an encrypted in-memory store")
 });
 
 slack_oauth_test::store_conformance!(file_locked_by_another_process, optional: async {
