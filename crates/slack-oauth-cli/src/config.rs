@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use slack_oauth::api::Client;
+use slack_oauth::encryption::{EncryptionKeys, ENCRYPTION_KEYS_ENV};
 use slack_oauth::settings::OAuthSettings;
 use slack_oauth::store::AnyStore;
 
@@ -123,9 +124,17 @@ impl StoreArgs {
 /// Connects to the store at `url` for the app `client_id`.
 pub(crate) async fn connect_store(url: &str, client_id: &str) -> anyhow::Result<AnyStore> {
     let shown = redact_url(url);
-    AnyStore::connect(url, client_id)
+    AnyStore::connect_encrypted(url, client_id, encryption_keys()?)
         .await
         .with_context(|| format!("cannot open the store {shown} (DATABASE_URL)"))
+}
+
+/// The keys that encrypt tokens at rest, from `SLACK_TOKEN_ENCRYPTION_KEYS` (unset: none). An
+/// environment variable only, never a flag: flags show in process lists.
+pub(crate) fn encryption_keys() -> Result<Option<EncryptionKeys>, UsageError> {
+    env_nonempty(ENCRYPTION_KEYS_ENV)
+        .map(|value| EncryptionKeys::parse(&value).map_err(|error| UsageError(error.to_string())))
+        .transpose()
 }
 
 /// A Web API client for `api_url` (flag, else `SLACK_API_URL`, else Slack's).

@@ -23,6 +23,7 @@ mod config;
 mod demo;
 mod emulate;
 mod installations;
+mod keys;
 mod rotate;
 mod serve;
 mod shutdown;
@@ -50,6 +51,9 @@ enum Command {
     Installations(installations::InstallationsCommand),
     /// Run the local Slack emulator (OAuth authorize page and token methods).
     Emulate(emulate::EmulateArgs),
+    /// Manage the keys that encrypt tokens at rest (SLACK_TOKEN_ENCRYPTION_KEYS).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Refresh every stored bot and user token expiring soon (exit status 1 if any failed).
     ///
     /// Reads SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_API_URL and DATABASE_URL like serve.
@@ -88,6 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Installations(command) => installations::run(command).await,
         Command::Emulate(args) => emulate::run(args).await,
         Command::Rotate(args) => rotate::run(args).await,
+        Command::Keys(command) => keys::run(command),
     }
 }
 

@@ -324,3 +324,99 @@ fn large_bodies_are_refused() {
     let (_, answered) = read_to_close(&mut stream);
     assert!(answered.starts_with("HTTP/1.1 413"), "{answered}");
 }
+
+/// With `SLACK_TOKEN_ENCRYPTION_KEYS` set: 50 installs through `serve` leave no token and no
+/// client secret in the database files; `installations show --show-tokens` with the key still
+/// shows them; without it, or with another key, `serve` and `installations` refuse to start.
+#[tokio::test]
+async fn tokens_are_encrypted_at_rest_with_keys_set() {
+    const KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // fake
+    const OTHER_KEY: &str = "k2:Hx4dHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA="; // fake
+    let emulator = Spawned::start(command().args([
+        "emulate",
+        "--auto-approve",
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("encrypted.db");
+    let database_url = format!("sqlite://{}", path.display());
+    let port = free_port();
+    let server = Spawned::start(
+        serve_command(&emulator.url, port, &database_url).env("SLACK_TOKEN_ENCRYPTION_KEYS", KEY),
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for _ in 0..50 {
+        let install = http
+            .get(format!("{}/slack/install", server.url))
+            .send()
+            .await
+            .unwrap();
+        let set_cookie = install.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let authorize = add_to_slack_href(&install.text().await.unwrap());
+        let approved = http.get(&authorize).send().await.unwrap();
+        let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+        let done = http
+            .get(&callback)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 200);
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+
+    let mut bytes = std::fs::read(&path).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        if let Ok(more) = std::fs::read(format!("{}{suffix}", path.display())) {
+            bytes.extend(more);
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    for secret in ["xoxb-", "xoxp-", "xoxe", CLIENT_SECRET] {
+        assert!(!text.contains(secret), "{secret} is in the database file");
+    }
+
+    let show = |keys: Option<&str>| {
+        let mut show = command();
+        show.args([
+            "installations",
+            "show",
+            "--team",
+            "T0EMULATOR",
+            "--show-tokens",
+        ])
+        .env("SLACK_CLIENT_ID", CLIENT_ID)
+        .env("DATABASE_URL", &database_url);
+        if let Some(keys) = keys {
+            show.env("SLACK_TOKEN_ENCRYPTION_KEYS", keys);
+        }
+        run(&mut show)
+    };
+    let shown = show(Some(KEY));
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(stdout(&shown).contains("xoxb-"), "{}", stdout(&shown));
+    for wrong in [None, Some(OTHER_KEY)] {
+        let refused = show(wrong);
+        assert_ne!(refused.status.code(), Some(0));
+        let message = stderr(&refused);
+        assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+        assert!(message.contains("\"k1\""), "{message}");
+        assert!(!message.contains("AAEC"), "{message}");
+    }
+    let refused = run(serve_command(&emulator.url, free_port(), &database_url)
+        .env("SLACK_TOKEN_ENCRYPTION_KEYS", OTHER_KEY));
+    assert_ne!(
+        refused.status.code(),
+        Some(0),
+        "serve started with the wrong key"
+    );
+    assert!(stderr(&refused).contains("\"k1\""), "{}", stderr(&refused));
+    assert_eq!(emulator.terminate().code(), Some(0));
+}

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Variables the binary reads; removed so the caller's environment cannot leak in.
-const VARIABLES: [&str; 15] = [
+const VARIABLES: [&str; 18] = [
     "SLACK_CLIENT_ID",
     "SLACK_CLIENT_SECRET",
     "SLACK_SCOPES",
@@ -25,6 +25,9 @@ const VARIABLES: [&str; 15] = [
     "SLACK_SUCCESS_URL",
     "SLACK_FAILURE_URL",
     "SLACK_OAUTH_ADDR",
+    "SLACK_TOKEN_ENCRYPTION_KEYS",
+    "SLACK_OAUTH_MAX_LIVE_STATES",
+    "SLACK_OAUTH_ALLOW_INSECURE_SLACK_URL",
     "RUST_LOG",
     "NO_COLOR",
 ];
