@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::coalesce::Coalesced;
 use super::RefreshError;
 use super::{AuthorizeError, AuthorizeRequest, AuthorizeResult, NoRefresher, TokenRefresher};
 use crate::clock::{Clock, SystemClock};
@@ -71,6 +72,14 @@ pub struct Authorizer<S, R = NoRefresher> {
     userless_gets_installer_token: bool,
     refresh_window: Duration,
     clock: Arc<dyn Clock>,
+    lookups: Arc<Lookups>,
+}
+
+/// The store reads in flight, shared by concurrent identical lookups (see `coalesce.rs`).
+#[derive(Default)]
+struct Lookups {
+    installations: Arc<Coalesced<Installation>>,
+    bots: Arc<Coalesced<Bot>>,
 }
 
 impl<S: Clone, R> Clone for Authorizer<S, R> {
@@ -83,6 +92,7 @@ impl<S: Clone, R> Clone for Authorizer<S, R> {
             userless_gets_installer_token: self.userless_gets_installer_token,
             refresh_window: self.refresh_window,
             clock: Arc::clone(&self.clock),
+            lookups: Arc::clone(&self.lookups),
         }
     }
 }
@@ -113,6 +123,7 @@ impl<S: InstallationStore + Clone> Authorizer<S, NoRefresher> {
             userless_gets_installer_token: false,
             refresh_window: DEFAULT_REFRESH_WINDOW,
             clock: Arc::new(SystemClock),
+            lookups: Arc::default(),
         }
     }
 }
@@ -128,6 +139,7 @@ impl<S, R> Authorizer<S, R> {
             userless_gets_installer_token: self.userless_gets_installer_token,
             refresh_window: self.refresh_window,
             clock: self.clock,
+            lookups: self.lookups,
         }
     }
 
@@ -184,7 +196,34 @@ enum Source {
     Nowhere,
 }
 
-impl<S: InstallationStore, R: TokenRefresher> Authorizer<S, R> {
+impl<S, R> Authorizer<S, R>
+where
+    S: InstallationStore + Clone + 'static,
+    R: TokenRefresher,
+{
+    /// The latest installation for `query`; concurrent identical lookups share one read.
+    async fn find_installation(
+        &self,
+        query: &InstallationQuery,
+    ) -> Result<Option<Installation>, AuthorizeError> {
+        let (store, owned) = (self.store.clone(), query.clone());
+        self.lookups
+            .installations
+            .read(query, move || async move {
+                store.find_installation(&owned).await
+            })
+            .await
+    }
+
+    /// The latest bot for `query`; concurrent identical lookups share one read.
+    async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, AuthorizeError> {
+        let (store, owned) = (self.store.clone(), query.clone());
+        self.lookups
+            .bots
+            .read(query, move || async move { store.find_bot(&owned).await })
+            .await
+    }
+
     /// Finds the tokens for `request`.
     ///
     /// Returns `Ok(None)` when the workspace (or org) has no usable installation, or when its
@@ -202,7 +241,7 @@ impl<S: InstallationStore, R: TokenRefresher> Authorizer<S, R> {
         if self.bot_only {
             return self.authorize_bot(&workspace).await;
         }
-        let Some(mut latest) = self.store.find_installation(&workspace).await? else {
+        let Some(mut latest) = self.find_installation(&workspace).await? else {
             return self.authorize_bot(&workspace).await;
         };
         let mut own = self.own_installation(request, &latest).await?;
@@ -283,7 +322,7 @@ impl<S: InstallationStore, R: TokenRefresher> Authorizer<S, R> {
         &self,
         workspace: &InstallationQuery,
     ) -> Result<Option<AuthorizeResult>, AuthorizeError> {
-        let Some(mut bot) = self.store.find_bot(workspace).await? else {
+        let Some(mut bot) = self.find_bot(workspace).await? else {
             return Ok(None);
         };
         if let Some(flag) = &bot.needs_reinstall {
@@ -349,7 +388,7 @@ impl<S: InstallationStore, R: TokenRefresher> Authorizer<S, R> {
                 }
             }
         };
-        Ok(self.store.find_installation(&query).await?)
+        self.find_installation(&query).await
     }
 
     /// Whether the latest installation's user token is the one the request should get.

@@ -16,6 +16,10 @@ pub enum AuthorizeError {
     /// The installation store failed (database down, unreadable row).
     #[error("cannot look up the installation: {0}")]
     Store(#[from] StoreError),
+    /// The installation store failed on a lookup that served this request and others asking
+    /// for the same installation at the same moment (one read serves them all).
+    #[error("cannot look up the installation: {0}")]
+    SharedStore(#[source] std::sync::Arc<StoreError>),
     /// Refreshing an expiring token failed for a transient reason (Slack unreachable, rate
     /// limited, store failure while saving); a later attempt may succeed.
     #[error("cannot refresh an expiring token: {0}")]

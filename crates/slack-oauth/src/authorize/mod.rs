@@ -23,6 +23,7 @@
 
 mod authorizer;
 mod cache;
+mod coalesce;
 mod error;
 mod incoming;
 #[cfg(feature = "axum")]

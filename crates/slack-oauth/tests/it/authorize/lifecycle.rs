@@ -7,7 +7,7 @@ use slack_oauth_test::fixtures::{self, at};
 
 use super::on_both_stores;
 
-async fn authorize<S: InstallationStore + Clone>(
+async fn authorize<S: InstallationStore + Clone + 'static>(
     store: &S,
     request: AuthorizeRequest,
 ) -> Option<AuthorizeResult> {
@@ -21,7 +21,7 @@ fn event(json: serde_json::Value) -> LifecycleEvent {
     LifecycleEvent::from_event(&json).unwrap()
 }
 
-async fn app_uninstalled_deletes_the_workspace<S: InstallationStore + Clone>(store: S) {
+async fn app_uninstalled_deletes_the_workspace<S: InstallationStore + Clone + 'static>(store: S) {
     store
         .save(&fixtures::workspace("T1", "U1").build())
         .await
@@ -53,7 +53,9 @@ async fn app_uninstalled_deletes_the_workspace<S: InstallationStore + Clone>(sto
         .is_some());
 }
 
-async fn app_uninstalled_deletes_an_org_wide_install<S: InstallationStore + Clone>(store: S) {
+async fn app_uninstalled_deletes_an_org_wide_install<S: InstallationStore + Clone + 'static>(
+    store: S,
+) {
     store
         .save(&fixtures::org_wide("E1", "U1").build())
         .await
@@ -77,7 +79,7 @@ async fn app_uninstalled_deletes_an_org_wide_install<S: InstallationStore + Clon
     );
 }
 
-async fn tokens_revoked_deletes_users_and_bot<S: InstallationStore + Clone>(store: S) {
+async fn tokens_revoked_deletes_users_and_bot<S: InstallationStore + Clone + 'static>(store: S) {
     store
         .save(&fixtures::user_only("T1", "U2").installed_at(at(0)).build())
         .await
@@ -116,7 +118,7 @@ async fn tokens_revoked_deletes_users_and_bot<S: InstallationStore + Clone>(stor
     assert_eq!(u1.user_token.unwrap().secret(), "xoxp-T1-U1-0");
 }
 
-async fn tokens_revoked_in_an_org_wide_install<S: InstallationStore + Clone>(store: S) {
+async fn tokens_revoked_in_an_org_wide_install<S: InstallationStore + Clone + 'static>(store: S) {
     store
         .save(&fixtures::org_wide("E1", "U1").build())
         .await

@@ -8,7 +8,7 @@ use slack_oauth_test::fixtures::{self, at};
 
 use super::on_both_stores;
 
-async fn authorize<S: InstallationStore + Clone>(
+async fn authorize<S: InstallationStore + Clone + 'static>(
     store: &S,
     request: AuthorizeRequest,
 ) -> Option<AuthorizeResult> {
@@ -32,7 +32,7 @@ fn user_id(result: &AuthorizeResult) -> &str {
 
 /// §12.6 2.3: the installer gets the bot token and their own user token, with every id taken from
 /// the store (no `auth.test`).
-async fn installer_gets_bot_and_own_user_token<S: InstallationStore + Clone>(store: S) {
+async fn installer_gets_bot_and_own_user_token<S: InstallationStore + Clone + 'static>(store: S) {
     store
         .save(&fixtures::workspace("T1", "U1").build())
         .await
@@ -55,7 +55,7 @@ async fn installer_gets_bot_and_own_user_token<S: InstallationStore + Clone>(sto
 
 /// §12.6 2.4: another user with their own (user-only) install gets the workspace's bot token and
 /// their own user token, whichever install is newer.
-async fn other_user_gets_own_user_token<S: InstallationStore + Clone>(store: S) {
+async fn other_user_gets_own_user_token<S: InstallationStore + Clone + 'static>(store: S) {
     store
         .save(&fixtures::user_only("T1", "U2").installed_at(at(0)).build())
         .await
@@ -83,7 +83,7 @@ async fn other_user_gets_own_user_token<S: InstallationStore + Clone>(store: S) 
 }
 
 /// §12.6 2.6 and V7: a user with no installation gets the bot token only.
-async fn user_without_install_gets_bot_only<S: InstallationStore + Clone>(store: S) {
+async fn user_without_install_gets_bot_only<S: InstallationStore + Clone + 'static>(store: S) {
     store
         .save(&fixtures::workspace("T1", "U1").build())
         .await
@@ -99,7 +99,9 @@ async fn user_without_install_gets_bot_only<S: InstallationStore + Clone>(store:
 
 /// W40 decided: a request with no user gets no user token by default; the opt-in switch gives
 /// Bolt's behaviour (the installer's user token and id). Pins both.
-async fn userless_request_gets_no_user_token_unless_opted_in<S: InstallationStore + Clone>(
+async fn userless_request_gets_no_user_token_unless_opted_in<
+    S: InstallationStore + Clone + 'static,
+>(
     store: S,
 ) {
     store
@@ -125,7 +127,7 @@ async fn userless_request_gets_no_user_token_unless_opted_in<S: InstallationStor
 }
 
 /// §12.6 2.2: bot-only mode reads bots only and never returns a user token.
-async fn bot_only_never_returns_user_tokens<S: InstallationStore + Clone>(store: S) {
+async fn bot_only_never_returns_user_tokens<S: InstallationStore + Clone + 'static>(store: S) {
     store
         .save(&fixtures::workspace("T1", "U1").build())
         .await
@@ -142,7 +144,7 @@ async fn bot_only_never_returns_user_tokens<S: InstallationStore + Clone>(store:
 }
 
 /// §12.6 2.1: a store holding only a bot (no installation) still authorizes through the bot path.
-async fn bot_without_installation_is_found<S: InstallationStore + Clone>(store: S) {
+async fn bot_without_installation_is_found<S: InstallationStore + Clone + 'static>(store: S) {
     let mut bot = Bot::new(BotToken::new("xoxb-only-bot"), at(0));
     bot.team_id = Some("T7".into());
     bot.bot_id = Some("B7".into());
@@ -156,7 +158,7 @@ async fn bot_without_installation_is_found<S: InstallationStore + Clone>(store: 
 }
 
 /// Unknown workspaces, and user-only workspaces asked by someone else, are not authorized.
-async fn not_installed_is_none<S: InstallationStore + Clone>(store: S) {
+async fn not_installed_is_none<S: InstallationStore + Clone + 'static>(store: S) {
     assert!(authorize(&store, AuthorizeRequest::team("T404"))
         .await
         .is_none());
@@ -179,7 +181,7 @@ async fn not_installed_is_none<S: InstallationStore + Clone>(store: S) {
 
 /// Org-wide installs are found by enterprise id from any of the org's workspaces; a Grid
 /// workspace install is found by team.
-async fn org_wide_and_grid_installs<S: InstallationStore + Clone>(store: S) {
+async fn org_wide_and_grid_installs<S: InstallationStore + Clone + 'static>(store: S) {
     store
         .save(&fixtures::org_wide("E1", "U1").build())
         .await
@@ -211,7 +213,7 @@ async fn org_wide_and_grid_installs<S: InstallationStore + Clone>(store: S) {
 
 /// §12.6 3 (actor mode): the user token comes from the acting user's own workspace, the bot from
 /// the request's. In the default mode the same request gets no user token.
-async fn actor_mode_uses_the_actors_installation<S: InstallationStore + Clone>(store: S) {
+async fn actor_mode_uses_the_actors_installation<S: InstallationStore + Clone + 'static>(store: S) {
     store
         .save(&fixtures::workspace("T1", "U1").build())
         .await

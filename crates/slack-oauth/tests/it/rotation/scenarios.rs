@@ -192,26 +192,36 @@ async fn r1_stampede<S: InstallationStore + Clone + 'static>(store: S, label: &s
             (
                 support::percentile(&latencies, 99),
                 support::percentile(&baseline, 99),
+                latencies,
             )
         }
     })
     .await;
     let worst = outcomes
         .iter()
-        .map(|(p99, _)| *p99)
+        .map(|(p99, _, _)| *p99)
         .max()
         .unwrap_or_default();
     let reads = outcomes
         .iter()
-        .map(|(_, p99)| *p99)
+        .map(|(_, p99, _)| *p99)
         .max()
         .unwrap_or_default();
+    // Every caller of every trial: the p99 reliability.md's R1 bounds.
+    let all: Vec<Duration> = outcomes
+        .iter()
+        .flat_map(|(_, _, latencies)| latencies.iter().copied())
+        .collect();
+    let pooled = support::percentile(&all, 99);
     support::report(&format!(
         "R1 [{label}] {CALLERS} concurrent authorize on one expired installation: {} passed, {} \
-         failed; 1 redemption per trial; caller p99 at most {worst:?} with Slack latency \
-         {SLACK_LATENCY:?} (added {:?}); the same burst with nothing to refresh: p99 {reads:?}",
+         failed; 1 redemption per trial; p99 of all {} callers {pooled:?} with Slack latency \
+         {SLACK_LATENCY:?} (added {:?}), of the worst trial {worst:?} (added {:?}); the same \
+         burst with nothing to refresh: p99 {reads:?}",
         outcomes.len(),
         failed.len(),
+        all.len(),
+        pooled.saturating_sub(SLACK_LATENCY),
         worst.saturating_sub(SLACK_LATENCY),
     ));
     check("R1", &failed);
