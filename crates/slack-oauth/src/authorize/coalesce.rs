@@ -19,9 +19,12 @@ use crate::store::{InstallationQuery, StoreError};
 
 type Outcome<T> = Result<Option<T>, Arc<StoreError>>;
 
+/// One read in flight: an id (so that only it removes itself) and its shared result.
+type InFlight<T> = (u64, Shared<BoxFuture<'static, Outcome<T>>>);
+
 /// The reads of one kind (installations, bots) in flight, by query.
 pub(super) struct Coalesced<T> {
-    in_flight: Mutex<HashMap<InstallationQuery, (u64, Shared<BoxFuture<'static, Outcome<T>>>)>>,
+    in_flight: Mutex<HashMap<InstallationQuery, InFlight<T>>>,
     next_id: AtomicU64,
 }
 
