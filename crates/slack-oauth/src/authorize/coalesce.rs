@@ -3,24 +3,29 @@
 //! once per request.
 //!
 //! Only reads in flight are shared. A lookup that starts after the shared read finished reads
-//! afresh, so no answer is older than the request that gets it (unlike a cache). Each shared
-//! read runs as its own task, so it finishes (and lets go of its connection) even when every
-//! request waiting on it is cancelled.
+//! afresh, so no answer is older than the request that gets it (unlike a cache). The read runs
+//! on the thread of whichever waiting request polls it (no hand-off to another task); if every
+//! request waiting on it is cancelled, the read is dropped with them (releasing its connection)
+//! and the next lookup starts a new one.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use futures::future::{BoxFuture, FutureExt as _, Shared};
+use futures::future::{BoxFuture, FutureExt as _, WeakShared};
 
 use super::AuthorizeError;
 use crate::store::{InstallationQuery, StoreError};
 
 type Outcome<T> = Result<Option<T>, Arc<StoreError>>;
 
-/// One read in flight: an id (so that only it removes itself) and its shared result.
-type InFlight<T> = (u64, Shared<BoxFuture<'static, Outcome<T>>>);
+/// One read in flight: an id (so that only it removes itself) and a weak handle on its shared
+/// result (the waiting requests hold the strong ones).
+type InFlight<T> = (u64, WeakShared<BoxFuture<'static, Outcome<T>>>);
+
+/// Past this many entries, entries whose every waiter was cancelled are swept on insert.
+const SWEEP_ABOVE: usize = 256;
 
 /// The reads of one kind (installations, bots) in flight, by query.
 pub(super) struct Coalesced<T> {
@@ -48,37 +53,32 @@ impl<T: Clone + Send + Sync + 'static> Coalesced<T> {
         Fut: Future<Output = Result<Option<T>, StoreError>> + Send + 'static,
     {
         let shared = {
-            let mut in_flight = self
-                .in_flight
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            match in_flight.get(query) {
-                Some((_, shared)) => shared.clone(),
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+            match in_flight.get(query).and_then(|(_, weak)| weak.upgrade()) {
+                Some(shared) => shared,
                 None => {
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                     let this = Arc::clone(self);
                     let key = query.clone();
                     let lookup = read();
-                    let task = tokio::spawn(async move {
+                    let shared = async move {
                         let outcome = lookup.await.map_err(Arc::new);
                         // Done: the next lookup of this query reads afresh.
-                        let mut in_flight = this
-                            .in_flight
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner);
+                        let mut in_flight =
+                            this.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
                         if in_flight.get(&key).is_some_and(|(entry, _)| *entry == id) {
                             in_flight.remove(&key);
                         }
                         outcome
-                    });
-                    let shared = async move {
-                        task.await.unwrap_or_else(|_| {
-                            Err(Arc::new(StoreError::Closed("the store lookup panicked")))
-                        })
                     }
                     .boxed()
                     .shared();
-                    in_flight.insert(query.clone(), (id, shared.clone()));
+                    if in_flight.len() >= SWEEP_ABOVE {
+                        in_flight.retain(|_, (_, weak)| weak.upgrade().is_some());
+                    }
+                    if let Some(weak) = shared.downgrade() {
+                        in_flight.insert(query.clone(), (id, weak));
+                    }
                     shared
                 }
             }
@@ -144,7 +144,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn errors_reach_every_waiter_and_a_cancelled_read_still_finishes() {
+    async fn errors_reach_every_waiter_and_a_cancelled_read_is_dropped() {
         let coalesced = Arc::new(Coalesced::<u32>::default());
         let query = InstallationQuery::team("T1");
         let failed = coalesced
@@ -157,17 +157,21 @@ mod tests {
             Err(AuthorizeError::Store(StoreError::Config(_)))
         ));
 
-        // The only caller gives up; the read still runs to its end and is forgotten.
-        let (done, finished) = tokio::sync::oneshot::channel();
+        // The only caller gives up: its read is dropped with it (what it held is released)
+        // and the next lookup reads again.
+        let (held, released) = tokio::sync::oneshot::channel::<()>();
         let waiting = coalesced.read(&query, move || async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let _ = done.send(());
+            let _held = held;
+            std::future::pending::<()>().await;
             Ok(Some(1))
         });
-        let _ = tokio::time::timeout(Duration::from_millis(1), waiting).await;
-        finished.await.unwrap();
-        while coalesced.in_flight() != 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let _ = tokio::time::timeout(Duration::from_millis(10), waiting).await;
+        assert!(released.await.is_err(), "the abandoned read was dropped");
+        let again = coalesced
+            .read(&query, || async { Ok(Some(2)) })
+            .await
+            .unwrap();
+        assert_eq!(again, Some(2));
+        assert_eq!(coalesced.in_flight(), 0);
     }
 }
