@@ -57,7 +57,10 @@ fn other_user_request(w: u64) -> AuthorizeRequest {
     AuthorizeRequest::team(format!("T{w}")).user(format!("U{}", 2 * w))
 }
 
-async fn authorize<S: InstallationStore + Clone + 'static>(authorizer: &Authorizer<S>, request: AuthorizeRequest) {
+async fn authorize<S: InstallationStore + Clone + 'static>(
+    authorizer: &Authorizer<S>,
+    request: AuthorizeRequest,
+) {
     let result = authorizer.authorize(&request).await.expect("authorize");
     black_box(result.expect("authorized"));
 }

@@ -53,7 +53,10 @@ impl<T: Clone + Send + Sync + 'static> Coalesced<T> {
         Fut: Future<Output = Result<Option<T>, StoreError>> + Send + 'static,
     {
         let shared = {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             match in_flight.get(query).and_then(|(_, weak)| weak.upgrade()) {
                 Some(shared) => shared,
                 None => {
@@ -64,8 +67,10 @@ impl<T: Clone + Send + Sync + 'static> Coalesced<T> {
                     let shared = async move {
                         let outcome = lookup.await.map_err(Arc::new);
                         // Done: the next lookup of this query reads afresh.
-                        let mut in_flight =
-                            this.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+                        let mut in_flight = this
+                            .in_flight
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
                         if in_flight.get(&key).is_some_and(|(entry, _)| *entry == id) {
                             in_flight.remove(&key);
                         }
