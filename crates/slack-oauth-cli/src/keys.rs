@@ -2,9 +2,13 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
 use slack_oauth::encryption::{generate_key_entry, EncryptionKeys, ENCRYPTION_KEYS_ENV};
+use slack_oauth::store::{AnyStore, ReencryptCursor, ReencryptProgress};
 
+use crate::config::{self, StoreArgs};
 use crate::UsageError;
 
 #[derive(Debug, Subcommand)]
@@ -19,10 +23,31 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         key_id: Option<String>,
     },
+    /// Re-encrypt every stored token under the first key of SLACK_TOKEN_ENCRYPTION_KEYS.
+    ///
+    /// Online: `serve` and `rotate` may keep running (each value is rewritten with a
+    /// compare-and-swap, so a concurrent save is never overwritten). In batches, with a progress
+    /// bar; run it again after a kill and it finishes the rest. Afterwards the other keys can be
+    /// removed from SLACK_TOKEN_ENCRYPTION_KEYS. SQLite stores only, for now.
+    Rotate {
+        /// Rows per batch (each batch is one transaction).
+        #[arg(long, default_value = "500", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch_size: u32,
+        /// Print the summary as JSON: {"key_id", "apps", "rows", "rewritten", "already_current"}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
-pub(crate) fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
     match command {
+        KeysCommand::Rotate {
+            batch_size,
+            json,
+            store,
+        } => rotate(&store.url(), batch_size, json).await,
         KeysCommand::Generate { key_id } => {
             let key_id = key_id.unwrap_or_else(|| {
                 let today = time::OffsetDateTime::now_utc().date();
@@ -44,4 +69,74 @@ pub(crate) fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `keys rotate`: every app's rows, batch after batch, under the first key.
+async fn rotate(url: &str, batch_size: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let Some(keys) = config::encryption_keys()? else {
+        return Err(UsageError(format!(
+            "{ENCRYPTION_KEYS_ENV} is not set: put the new key first and the old ones after it"
+        ))
+        .into());
+    };
+    let apps = crate::apps::client_ids(url).await?;
+    // indicatif draws nothing when stderr is not a terminal.
+    let progress = ProgressBar::new(0);
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} re-encrypting [{bar:30}] {pos}/{len} rows {msg}")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    let mut total = ReencryptProgress::default();
+    for client_id in &apps {
+        let store = config::connect_store(url, client_id).await?;
+        let AnyStore::Sqlite(sqlite) = &store else {
+            return Err(UsageError(
+                "keys rotate needs a SQLite store: token encryption is SQLite-only for now"
+                    .to_owned(),
+            )
+            .into());
+        };
+        progress.inc_length(
+            sqlite
+                .token_rows()
+                .await
+                .context("cannot count the stored rows")?,
+        );
+        let mut cursor = Some(ReencryptCursor::start());
+        while let Some(from) = cursor {
+            let (next, done) = sqlite
+                .reencrypt_batch(from, batch_size)
+                .await
+                .with_context(|| format!("cannot re-encrypt the tokens of app {client_id}"))?;
+            progress.inc(done.rows);
+            total += done;
+            cursor = next;
+        }
+        store.close().await.context("cannot close the store")?;
+    }
+    progress.finish_and_clear();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "key_id": keys.primary_id(),
+                "apps": apps.len(),
+                "rows": total.rows,
+                "rewritten": total.rewritten,
+                "already_current": total.current,
+            })
+        );
+    } else {
+        println!(
+            "{} rows of {} app(s): {} values re-encrypted under key {}, {} already were; the \
+             other keys can now be removed from {ENCRYPTION_KEYS_ENV}",
+            total.rows,
+            apps.len(),
+            total.rewritten,
+            keys.primary_id(),
+            total.current,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -92,7 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Installations(command) => installations::run(command).await,
         Command::Emulate(args) => emulate::run(args).await,
         Command::Rotate(args) => rotate::run(args).await,
-        Command::Keys(command) => keys::run(command),
+        Command::Keys(command) => keys::run(command).await,
     }
 }
 

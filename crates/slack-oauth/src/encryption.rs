@@ -300,6 +300,24 @@ impl TokenCipher {
         Self { keys }
     }
 
+    /// Whether values are encrypted on write.
+    pub(crate) fn encrypts(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// Whether `stored` is not (yet) an envelope under the first key: plaintext, or another
+    /// key's envelope. Always `false` without keys.
+    pub(crate) fn needs_reseal(&self, stored: &str) -> bool {
+        let Some(keys) = &self.keys else {
+            return false;
+        };
+        let current = stored
+            .strip_prefix(ENVELOPE_PREFIX)
+            .and_then(|rest| rest.split_once(':'))
+            .is_some_and(|(key_id, _)| key_id == keys.primary_id());
+        !current
+    }
+
     /// Whether envelopes naming `key_id` can be opened: the refusal a store opening gives
     /// when they cannot.
     pub(crate) fn check_key_id(&self, key_id: &str) -> Result<(), DecryptError> {

@@ -418,5 +418,30 @@ async fn tokens_are_encrypted_at_rest_with_keys_set() {
         "serve started with the wrong key"
     );
     assert!(stderr(&refused).contains("\"k1\""), "{}", stderr(&refused));
+
+    // keys rotate: the new key first, the old after; then the old one can go.
+    let rotated = run(command()
+        .args(["keys", "rotate", "--json", "--batch-size", "7"])
+        .env("DATABASE_URL", &database_url)
+        .env("SLACK_TOKEN_ENCRYPTION_KEYS", format!("{OTHER_KEY},{KEY}")));
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&rotated).trim()).unwrap();
+    assert_eq!(summary["key_id"], "k2");
+    assert_eq!(summary["apps"], 1);
+    assert_eq!(
+        summary["rows"], 100,
+        "50 installations and 50 bots: {summary}"
+    );
+    // One bot token per installation row and per bot row (the app asks no user scopes).
+    assert_eq!(summary["rewritten"], 100, "{summary}");
+    assert_eq!(summary["already_current"], 0);
+    let shown = show(Some(OTHER_KEY));
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(stdout(&shown).contains("xoxb-"), "{}", stdout(&shown));
+    assert_ne!(
+        show(Some(KEY)).status.code(),
+        Some(0),
+        "k1 no longer opens it"
+    );
     assert_eq!(emulator.terminate().code(), Some(0));
 }

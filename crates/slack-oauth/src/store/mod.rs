@@ -42,7 +42,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteStore, WriterStats};
+pub use sqlite::{ReencryptCursor, ReencryptProgress, SqliteStore, WriterStats};
 
 /// Which installation a lookup or delete is about: an org, a workspace, optionally a user.
 ///

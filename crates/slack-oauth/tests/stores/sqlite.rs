@@ -814,4 +814,93 @@ mod encryption {
             .is_some());
         store.close().await.unwrap();
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reencrypting_moves_every_row_to_the_new_key_while_saves_go_on() {
+        use slack_oauth::store::{ReencryptCursor, ReencryptProgress};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rotate.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = open(&url, keys(K1)).await.unwrap();
+        for n in 0..300 {
+            let installation = fixtures::workspace(&format!("T{n}"), "U1")
+                .with_rotation(now() + time::Duration::hours(12))
+                .with_webhook()
+                .build();
+            store.save(&installation).await.unwrap();
+        }
+        store.close().await.unwrap();
+
+        let store = open(&url, keys(&format!("{K2},{K1}"))).await.unwrap();
+        // Saves keep coming while the rows are re-encrypted.
+        let saving = tokio::spawn({
+            let store = store.clone();
+            async move {
+                for n in 0..100 {
+                    let installation = fixtures::workspace(&format!("N{n}"), "U1").build();
+                    store.save(&installation).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        let mut cursor = Some(ReencryptCursor::start());
+        let mut total = ReencryptProgress::default();
+        while let Some(from) = cursor {
+            let (next, done) = store.reencrypt_batch(from, 50).await.unwrap();
+            total += done;
+            cursor = next;
+        }
+        saving.await.unwrap();
+        assert!(total.rewritten >= 300 * 5, "{total:?}");
+
+        // Nothing is left under k1 or in plaintext.
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        for (table, column) in [
+            ("slack_installations", "bot_token"),
+            ("slack_installations", "bot_refresh_token"),
+            ("slack_installations", "user_token"),
+            ("slack_installations", "user_refresh_token"),
+            ("slack_installations", "incoming_webhook_url"),
+            ("slack_bots", "bot_token"),
+            ("slack_bots", "bot_refresh_token"),
+        ] {
+            let stale: i64 = connection
+                .query_row(
+                    &format!(
+                        "SELECT count(*) FROM {table} WHERE {column} <> '' \
+                         AND {column} NOT LIKE 'enc:v1:k2:%'"
+                    ),
+                    [],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            assert_eq!(stale, 0, "{table}.{column}");
+        }
+        drop(connection);
+        // A second run has nothing to do.
+        let mut cursor = Some(ReencryptCursor::start());
+        let mut again = ReencryptProgress::default();
+        while let Some(from) = cursor {
+            let (next, done) = store.reencrypt_batch(from, 10_000).await.unwrap();
+            again += done;
+            cursor = next;
+        }
+        assert_eq!(again.rewritten, 0);
+        assert_eq!(
+            again.rows,
+            400 * 2,
+            "every installation and bot row visited"
+        );
+        store.close().await.unwrap();
+
+        // The old key can go.
+        let store = open(&url, keys(K2)).await.unwrap();
+        let found = store
+            .find_installation(&InstallationQuery::team("T7"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(found.user_token.is_some() && found.incoming_webhook_url.is_some());
+        store.close().await.unwrap();
+    }
 }

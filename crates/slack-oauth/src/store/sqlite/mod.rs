@@ -22,9 +22,12 @@ mod installation;
 mod migrate;
 mod open;
 mod readers;
+mod reencrypt;
 mod state;
 mod statement;
 mod writer;
+
+pub use reencrypt::{ReencryptCursor, ReencryptProgress};
 
 use open::{Role, Target};
 use readers::{blocking, Readers};
