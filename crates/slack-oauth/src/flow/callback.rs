@@ -174,7 +174,7 @@ where
     /// let response = flow.handle_callback(CallbackParams::from_query("error=access_denied"), None).await;
     /// assert_eq!(response.status(), 200);
     /// assert!(response.body().contains("(reason: access_denied: "));
-    /// assert!(response.headers()["set-cookie"].to_str()?.starts_with("slack-app-oauth-state=deleted;"));
+    /// assert!(response.headers()["set-cookie"].to_str()?.starts_with("__Host-slack-app-oauth-state=deleted;"));
     /// # Ok(())
     /// # })
     /// # }

@@ -70,7 +70,7 @@ where
     /// let start = flow.start_install(Some("T12345")).await?;
     /// assert!(start.authorize_url.as_str().starts_with("https://slack.com/oauth/v2/authorize?state="));
     /// assert!(start.authorize_url.as_str().ends_with("&team=T12345"));
-    /// assert!(start.set_cookie.unwrap().starts_with("slack-app-oauth-state="));
+    /// assert!(start.set_cookie.unwrap().starts_with("__Host-slack-app-oauth-state="));
     /// # Ok(())
     /// # })
     /// # }

@@ -223,7 +223,7 @@ impl<S> OAuthFlow<S> {
     /// ```
     /// # use slack_oauth::{api::Client, flow::OAuthFlow, settings::OAuthSettings, store::MemoryStore};
     /// let flow = OAuthFlow::new(OAuthSettings::new("1", "2"), MemoryStore::new(), Client::new()?)?;
-    /// assert!(flow.state_cookie().deletion().starts_with("slack-app-oauth-state=deleted;"));
+    /// assert!(flow.state_cookie().deletion().starts_with("__Host-slack-app-oauth-state=deleted;"));
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// ```
     pub fn state_cookie(&self) -> &StateCookie {

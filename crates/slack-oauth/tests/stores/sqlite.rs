@@ -815,43 +815,86 @@ mod encryption {
         store.close().await.unwrap();
     }
 
+    /// S6: re-encrypting under a new key while saves and lookups go on: every row ends on the
+    /// new key, no save or lookup fails, the old key can go. 300 installations in CI; 100,000
+    /// with `SLACK_OAUTH_RELIABILITY` set (the line `RELIABILITY S6 ...` reports the run).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reencrypting_moves_every_row_to_the_new_key_while_saves_go_on() {
+        use futures::StreamExt as _;
         use slack_oauth::store::{ReencryptCursor, ReencryptProgress};
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let rows: usize = if std::env::var_os("SLACK_OAUTH_RELIABILITY").is_some() {
+            100_000
+        } else {
+            300
+        };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rotate.db");
         let url = format!("sqlite://{}", path.display());
         let store = open(&url, keys(K1)).await.unwrap();
-        for n in 0..300 {
-            let installation = fixtures::workspace(&format!("T{n}"), "U1")
-                .with_rotation(now() + time::Duration::hours(12))
-                .with_webhook()
-                .build();
-            store.save(&installation).await.unwrap();
-        }
+        futures::stream::iter(0..rows)
+            .map(|n| {
+                let store = store.clone();
+                async move {
+                    let installation = fixtures::workspace(&format!("T{n}"), "U1")
+                        .with_rotation(now() + time::Duration::hours(12))
+                        .with_webhook()
+                        .build();
+                    store.save(&installation).await.unwrap();
+                }
+            })
+            .buffer_unordered(64)
+            .collect::<Vec<()>>()
+            .await;
         store.close().await.unwrap();
 
         let store = open(&url, keys(&format!("{K2},{K1}"))).await.unwrap();
-        // Saves keep coming while the rows are re-encrypted.
-        let saving = tokio::spawn({
-            let store = store.clone();
+        // Saves and lookups keep coming while the rows are re-encrypted.
+        let done = Arc::new(AtomicBool::new(false));
+        let (operations, failures) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let load = tokio::spawn({
+            let (store, done) = (store.clone(), Arc::clone(&done));
+            let (operations, failures) = (Arc::clone(&operations), Arc::clone(&failures));
             async move {
-                for n in 0..100 {
+                let mut n = 0_usize;
+                while !done.load(Ordering::Relaxed) {
                     let installation = fixtures::workspace(&format!("N{n}"), "U1").build();
-                    store.save(&installation).await.unwrap();
-                    tokio::task::yield_now().await;
+                    let saved = store.save(&installation).await.is_ok();
+                    let query = InstallationQuery::team(format!("T{}", (n * 7919) % rows));
+                    let found = matches!(store.find_installation(&query).await, Ok(Some(_)));
+                    operations.fetch_add(2, Ordering::Relaxed);
+                    failures.fetch_add(u64::from(!saved) + u64::from(!found), Ordering::Relaxed);
+                    n += 1;
                 }
+                n
             }
         });
+        let started = std::time::Instant::now();
         let mut cursor = Some(ReencryptCursor::start());
         let mut total = ReencryptProgress::default();
         while let Some(from) = cursor {
-            let (next, done) = store.reencrypt_batch(from, 50).await.unwrap();
-            total += done;
+            let (next, batch) = store.reencrypt_batch(from, 500).await.unwrap();
+            total += batch;
             cursor = next;
         }
-        saving.await.unwrap();
-        assert!(total.rewritten >= 300 * 5, "{total:?}");
+        let took = started.elapsed();
+        done.store(true, Ordering::Relaxed);
+        let saved = load.await.unwrap();
+        eprintln!(
+            "RELIABILITY S6 [sqlite] key rotation over {rows} installations (and their bots) in \
+             {took:.1?} while saves and lookups went on: {} values re-encrypted, {} operations \
+             alongside, {} failed; every value on the new key, the old key removed afterwards",
+            total.rewritten,
+            operations.load(Ordering::Relaxed),
+            failures.load(Ordering::Relaxed),
+        );
+        assert_eq!(
+            failures.load(Ordering::Relaxed),
+            0,
+            "saves or lookups failed"
+        );
+        assert!(total.rewritten >= rows as u64 * 5, "{total:?}");
 
         // Nothing is left under k1 or in plaintext.
         let connection = rusqlite::Connection::open(&path).unwrap();
@@ -888,7 +931,7 @@ mod encryption {
         assert_eq!(again.rewritten, 0);
         assert_eq!(
             again.rows,
-            400 * 2,
+            (rows + saved) as u64 * 2,
             "every installation and bot row visited"
         );
         store.close().await.unwrap();
