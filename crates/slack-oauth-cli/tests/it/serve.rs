@@ -445,3 +445,94 @@ async fn tokens_are_encrypted_at_rest_with_keys_set() {
     );
     assert_eq!(emulator.terminate().code(), Some(0));
 }
+
+/// S7, for `serve`: with every log at `trace`, successful installs, every kind of failed
+/// callback and a refused install page leave no secret in the logs or the answers: not the
+/// client secret, not the encryption key, not a token, a code or a state.
+#[tokio::test]
+async fn no_secret_reaches_the_logs_or_the_answers() {
+    const KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // fake
+    let emulator = Spawned::start(command().args([
+        "emulate",
+        "--auto-approve",
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("hygiene.db").display());
+    let log_path = dir.path().join("serve.log");
+    let server = Spawned::start(
+        serve_command(&emulator.url, free_port(), &database_url)
+            .env("SLACK_TOKEN_ENCRYPTION_KEYS", KEY)
+            .env("RUST_LOG", "trace")
+            .stderr(std::fs::File::create(&log_path).unwrap()),
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut answers = String::new();
+    let mut secrets: Vec<String> = vec![
+        CLIENT_SECRET.to_owned(),
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8".to_owned(),
+        "xoxb-".to_owned(),
+        "xoxp-".to_owned(),
+        "xoxe".to_owned(),
+    ];
+    for round in 0..4 {
+        let install = http
+            .get(format!("{}/slack/install", server.url))
+            .send()
+            .await
+            .unwrap();
+        let set_cookie = install.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        secrets.push(cookie.split_once('=').unwrap().1.to_owned());
+        let authorize = add_to_slack_href(&install.text().await.unwrap());
+        let approved = http.get(&authorize).send().await.unwrap();
+        let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+        let code = callback
+            .split("code=")
+            .nth(1)
+            .and_then(|rest| rest.split('&').next())
+            .unwrap()
+            .to_owned();
+        secrets.push(code.clone());
+        let request = match round {
+            // Success, then a replay of it, a missing cookie, a code Slack refuses.
+            0 | 1 => http.get(&callback).header("cookie", &cookie),
+            2 => http.get(&callback),
+            _ => http
+                .get(callback.replace(&code, "bogus-code-value"))
+                .header("cookie", &cookie),
+        };
+        let answer = request.send().await.unwrap();
+        answers.push_str(&format!("{:?}\n", answer.headers()));
+        answers.push_str(&answer.text().await.unwrap());
+        if round == 0 {
+            let replay = http
+                .get(&callback)
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            answers.push_str(&replay.text().await.unwrap());
+        }
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+    assert_eq!(emulator.terminate().code(), Some(0));
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.lines().count() > 20,
+        "trace logging produced little: {log}"
+    );
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "{secret:?} is in the log");
+        assert!(
+            !answers.contains(secret.as_str()),
+            "{secret:?} is in an answer"
+        );
+    }
+}
