@@ -56,6 +56,35 @@ fn add_to_slack_href(page: &str) -> String {
     page[start..end].replace("&amp;", "&")
 }
 
+/// `slack-oauth emulate` for this file's app, approving every install at once.
+fn approving_emulator() -> Spawned {
+    Spawned::start(command().args([
+        "emulate",
+        "--auto-approve",
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+    ]))
+}
+
+/// Starts an install on `server` and has the (auto-approving) emulator approve it: the state
+/// cookie (`name=value`) and the callback URL Slack sends the browser to.
+async fn approved_install(http: &reqwest::Client, server: &str) -> (String, String) {
+    let install = http
+        .get(format!("{server}/slack/install"))
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = install.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let authorize = add_to_slack_href(&install.text().await.unwrap());
+    let approved = http.get(&authorize).send().await.unwrap();
+    assert_eq!(approved.status(), 302);
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    (cookie, callback)
+}
+
 #[tokio::test]
 async fn full_install_then_installations_commands_then_sigterm() {
     let emulator = Spawned::start(command().args([
@@ -332,14 +361,7 @@ fn large_bodies_are_refused() {
 async fn tokens_are_encrypted_at_rest_with_keys_set() {
     const KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // fake
     const OTHER_KEY: &str = "k2:Hx4dHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA="; // fake
-    let emulator = Spawned::start(command().args([
-        "emulate",
-        "--auto-approve",
-        "--client-id",
-        CLIENT_ID,
-        "--client-secret",
-        CLIENT_SECRET,
-    ]));
+    let emulator = approving_emulator();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("encrypted.db");
     let database_url = format!("sqlite://{}", path.display());
@@ -352,16 +374,7 @@ async fn tokens_are_encrypted_at_rest_with_keys_set() {
         .build()
         .unwrap();
     for _ in 0..50 {
-        let install = http
-            .get(format!("{}/slack/install", server.url))
-            .send()
-            .await
-            .unwrap();
-        let set_cookie = install.headers()["set-cookie"].to_str().unwrap().to_owned();
-        let cookie = set_cookie.split(';').next().unwrap().to_owned();
-        let authorize = add_to_slack_href(&install.text().await.unwrap());
-        let approved = http.get(&authorize).send().await.unwrap();
-        let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+        let (cookie, callback) = approved_install(&http, &server.url).await;
         let done = http
             .get(&callback)
             .header("cookie", &cookie)
@@ -452,14 +465,7 @@ async fn tokens_are_encrypted_at_rest_with_keys_set() {
 #[tokio::test]
 async fn no_secret_reaches_the_logs_or_the_answers() {
     const KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // fake
-    let emulator = Spawned::start(command().args([
-        "emulate",
-        "--auto-approve",
-        "--client-id",
-        CLIENT_ID,
-        "--client-secret",
-        CLIENT_SECRET,
-    ]));
+    let emulator = approving_emulator();
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}", dir.path().join("hygiene.db").display());
     let log_path = dir.path().join("serve.log");
@@ -482,17 +488,8 @@ async fn no_secret_reaches_the_logs_or_the_answers() {
         "xoxe".to_owned(),
     ];
     for round in 0..4 {
-        let install = http
-            .get(format!("{}/slack/install", server.url))
-            .send()
-            .await
-            .unwrap();
-        let set_cookie = install.headers()["set-cookie"].to_str().unwrap().to_owned();
-        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let (cookie, callback) = approved_install(&http, &server.url).await;
         secrets.push(cookie.split_once('=').unwrap().1.to_owned());
-        let authorize = add_to_slack_href(&install.text().await.unwrap());
-        let approved = http.get(&authorize).send().await.unwrap();
-        let callback = approved.headers()["location"].to_str().unwrap().to_owned();
         let code = callback
             .split("code=")
             .nth(1)

@@ -248,10 +248,9 @@ impl PostgresStore {
         // and the lease release are data-modifying CTEs, atomic together. Bots before
         // installations, as in every write: a racing rotation blocks on the first row it shares
         // with us, then sees the refresh token changed and updates nothing.
-        let mut conn = self.conn().await?;
-        let changed = match &update.token {
-            RotatedToken::Bot { token } => {
-                let sql = format!(
+        let (sql, token, user_id) = match &update.token {
+            RotatedToken::Bot { token } => (
+                format!(
                     "WITH bots AS (UPDATE slack_bots b SET bot_token = $4, \
                      bot_refresh_token = $5, bot_token_expires_at = $6 \
                      WHERE {} AND b.bot_refresh_token = $7 RETURNING 1), \
@@ -262,40 +261,39 @@ impl PostgresStore {
                      SELECT (SELECT count(*) FROM bots) + (SELECT count(*) FROM installations)",
                     Key::predicate("b"),
                     Key::predicate("i"),
-                );
-                key.bind(sqlx::query(&sql), &self.client_id)
-                    .bind(token.secret())
-                    .bind(refresh)
-                    .bind(expires_at)
-                    .bind(previous)
-                    .bind(lease_name)
-                    .bind(lease_holder)
-                    .fetch_one(conn.busy())
-                    .await
-                    .and_then(|row| row.try_get::<i64, _>(0))
-            }
-            RotatedToken::User { user_id, token } => {
-                let sql = format!(
+                ),
+                token.secret(),
+                None,
+            ),
+            RotatedToken::User { user_id, token } => (
+                format!(
                     "WITH installations AS (UPDATE slack_installations i SET user_token = $4, \
                      user_refresh_token = $5, user_token_expires_at = $6 \
                      WHERE {} AND i.user_refresh_token = $7 AND i.user_id = $10 RETURNING 1), \
                      released AS ({RELEASE_LEASE_CTE}) \
                      SELECT count(*) FROM installations",
                     Key::predicate("i"),
-                );
-                key.bind(sqlx::query(&sql), &self.client_id)
-                    .bind(token.secret())
-                    .bind(refresh)
-                    .bind(expires_at)
-                    .bind(previous)
-                    .bind(lease_name)
-                    .bind(lease_holder)
-                    .bind(user_id.as_str())
-                    .fetch_one(conn.busy())
-                    .await
-                    .and_then(|row| row.try_get::<i64, _>(0))
-            }
+                ),
+                token.secret(),
+                Some(user_id.as_str()),
+            ),
         };
+        let mut query = key
+            .bind(sqlx::query(&sql), &self.client_id)
+            .bind(token)
+            .bind(refresh)
+            .bind(expires_at)
+            .bind(previous)
+            .bind(lease_name)
+            .bind(lease_holder);
+        if let Some(user_id) = user_id {
+            query = query.bind(user_id);
+        }
+        let mut conn = self.conn().await?;
+        let changed = query
+            .fetch_one(conn.busy())
+            .await
+            .and_then(|row| row.try_get::<i64, _>(0));
         Ok(conn.settle(changed)? > 0)
     }
 }

@@ -647,54 +647,52 @@ impl InstallationStore for SqliteStore {
             serde_json::to_string(&forms)
                 .map_err(|error| StoreError::Config(format!("cannot encode a query: {error}")))
         };
-        let (lost_bots, lost_installations, lost_user) = match &grant.user_id {
-            None => (
-                lost_in("slack_bots", "bot_refresh_token")?,
-                lost_in("slack_installations", "bot_refresh_token")?,
-                String::new(),
-            ),
-            Some(_) => (
-                String::new(),
-                String::new(),
-                lost_in("slack_installations", "user_refresh_token")?,
-            ),
+        let changed = match &grant.user_id {
+            None => {
+                let lost_bots = lost_in("slack_bots", "bot_refresh_token")?;
+                let lost_installations = lost_in("slack_installations", "bot_refresh_token")?;
+                let statements = [
+                    (
+                        "UPDATE slack_bots SET needs_reinstall_reason = ?, \
+                         needs_reinstall_at = ? WHERE client_id = ? AND enterprise_id = ? \
+                         AND team_id = ? AND bot_refresh_token IN (SELECT value FROM json_each(?)) \
+                         AND needs_reinstall_reason IS NULL",
+                        lost_bots.as_str(),
+                    ),
+                    (
+                        "UPDATE slack_installations SET bot_needs_reinstall_reason = ?, \
+                         bot_needs_reinstall_at = ? WHERE client_id = ? AND enterprise_id = ? \
+                         AND team_id = ? AND bot_refresh_token IN (SELECT value FROM json_each(?)) \
+                         AND bot_needs_reinstall_reason IS NULL",
+                        lost_installations.as_str(),
+                    ),
+                ]
+                .into_iter()
+                .map(|(sql, lost)| {
+                    statement!(sql, reason, at, client_id, enterprise_id, team_id, lost)
+                })
+                .collect();
+                self.write(statements).await?
+            }
+            Some(user_id) => {
+                let lost = lost_in("slack_installations", "user_refresh_token")?;
+                self.write(vec![statement!(
+                    "UPDATE slack_installations SET user_needs_reinstall_reason = ?, \
+                     user_needs_reinstall_at = ? WHERE client_id = ? AND enterprise_id = ? \
+                     AND team_id = ? AND user_id = ? \
+                     AND user_refresh_token IN (SELECT value FROM json_each(?)) \
+                     AND user_needs_reinstall_reason IS NULL",
+                    reason,
+                    at,
+                    client_id,
+                    enterprise_id,
+                    team_id,
+                    user_id.as_str(),
+                    lost.as_str(),
+                )])
+                .await?
+            }
         };
-        let statements = match &grant.user_id {
-            None => [
-                (
-                    "UPDATE slack_bots SET needs_reinstall_reason = ?, needs_reinstall_at = ? \
-                     WHERE client_id = ? AND enterprise_id = ? AND team_id = ? \
-                     AND bot_refresh_token IN (SELECT value FROM json_each(?)) \
-                     AND needs_reinstall_reason IS NULL",
-                    lost_bots.as_str(),
-                ),
-                (
-                    "UPDATE slack_installations SET bot_needs_reinstall_reason = ?, \
-                     bot_needs_reinstall_at = ? WHERE client_id = ? AND enterprise_id = ? \
-                     AND team_id = ? AND bot_refresh_token IN (SELECT value FROM json_each(?)) \
-                     AND bot_needs_reinstall_reason IS NULL",
-                    lost_installations.as_str(),
-                ),
-            ]
-            .into_iter()
-            .map(|(sql, lost)| statement!(sql, reason, at, client_id, enterprise_id, team_id, lost))
-            .collect(),
-            Some(user_id) => vec![statement!(
-                "UPDATE slack_installations SET user_needs_reinstall_reason = ?, \
-                 user_needs_reinstall_at = ? WHERE client_id = ? AND enterprise_id = ? \
-                 AND team_id = ? AND user_id = ? \
-                 AND user_refresh_token IN (SELECT value FROM json_each(?)) \
-                 AND user_needs_reinstall_reason IS NULL",
-                reason,
-                at,
-                client_id,
-                enterprise_id,
-                team_id,
-                user_id.as_str(),
-                lost_user.as_str(),
-            )],
-        };
-        let changed = self.write(statements).await?;
         Ok(changed.iter().sum::<u64>() > 0)
     }
 }
@@ -709,19 +707,15 @@ struct RotatedColumns {
 }
 
 impl RotatedColumns {
+    /// `columns`: the token's column and its refresh token's in `table`.
     fn seal(
         cipher: &TokenCipher,
         table: &'static str,
-        prefix: &str,
+        (token_column, refresh_column): (&'static str, &'static str),
         owner: &Owner<'_>,
         token: &str,
         update: &TokenUpdate,
     ) -> Result<Self, StoreError> {
-        let (token_column, refresh_column) = if prefix == "bot" {
-            ("bot_token", "bot_refresh_token")
-        } else {
-            ("user_token", "user_refresh_token")
-        };
         let field = |column| Field { table, column };
         let previous = cipher.stored_forms(
             field(refresh_column),
@@ -749,9 +743,19 @@ impl SqliteStore {
         let enterprise_id = id_or_empty(update.enterprise_id.as_ref());
         let team_id = id_or_empty(update.team_id.as_ref());
         let expires_at = expiry_seconds(update.expires_at);
-        let user_id = match &update.token {
-            RotatedToken::Bot { .. } => None,
-            RotatedToken::User { user_id, .. } => Some(user_id.as_str()),
+        let (user_id, token, columns, tables): (_, _, _, &[&'static str]) = match &update.token {
+            RotatedToken::Bot { token } => (
+                None,
+                token.secret(),
+                ("bot_token", "bot_refresh_token"),
+                &["slack_installations", "slack_bots"],
+            ),
+            RotatedToken::User { user_id, token } => (
+                Some(user_id.as_str()),
+                token.secret(),
+                ("user_token", "user_refresh_token"),
+                &["slack_installations"],
+            ),
         };
         let owner = Owner {
             client_id,
@@ -759,17 +763,9 @@ impl SqliteStore {
             team_id: Some(team_id),
             user_id,
         };
-        let (token, prefix) = match &update.token {
-            RotatedToken::Bot { token } => (token.secret(), "bot"),
-            RotatedToken::User { token, .. } => (token.secret(), "user"),
-        };
-        let tables: &[&'static str] = match &update.token {
-            RotatedToken::Bot { .. } => &["slack_installations", "slack_bots"],
-            RotatedToken::User { .. } => &["slack_installations"],
-        };
         let sealed: Vec<RotatedColumns> = tables
             .iter()
-            .map(|table| RotatedColumns::seal(&self.cipher, table, prefix, &owner, token, update))
+            .map(|table| RotatedColumns::seal(&self.cipher, table, columns, &owner, token, update))
             .collect::<Result<_, _>>()?;
         let mut statements = match &update.token {
             RotatedToken::Bot { .. } => [

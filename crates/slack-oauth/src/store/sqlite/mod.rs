@@ -195,20 +195,11 @@ impl SqliteStore {
 
     /// Refuses a file holding this app's tokens encrypted with a key the store was not given.
     async fn check_key_ids(&self) -> Result<(), StoreError> {
-        const COLUMNS: [(&str, &str); 7] = [
-            ("slack_installations", "bot_token"),
-            ("slack_installations", "bot_refresh_token"),
-            ("slack_installations", "user_token"),
-            ("slack_installations", "user_refresh_token"),
-            ("slack_installations", "incoming_webhook_url"),
-            ("slack_bots", "bot_token"),
-            ("slack_bots", "bot_refresh_token"),
-        ];
         let client_id = self.client_id.clone();
         let found: Vec<(&'static str, String)> = self
             .read(move |connection| {
                 let mut found = Vec::new();
-                for (table, column) in COLUMNS {
+                for (table, column) in reencrypt::token_columns() {
                     // The key id sits between `enc:v1:` (7 characters) and the next `:`.
                     let sql = format!(
                         "SELECT DISTINCT substr({column}, 8, instr(substr({column}, 8), ':') - 1) \

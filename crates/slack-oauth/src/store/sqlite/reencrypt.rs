@@ -62,6 +62,16 @@ const TABLES: [Table; 2] = [
     },
 ];
 
+/// Every `(table, column)` that holds a sealed value: what opening a store checks key ids in.
+pub(super) fn token_columns() -> impl Iterator<Item = (&'static str, &'static str)> {
+    TABLES.iter().flat_map(|table| {
+        table
+            .columns
+            .iter()
+            .map(move |column| (table.name, column.name))
+    })
+}
+
 /// Where a re-encryption goes on from: a table and the last row id done in it.
 ///
 /// ```
