@@ -10,11 +10,15 @@ use crate::config;
 const QUERY: &str = "SELECT client_id FROM slack_installations \
      UNION SELECT client_id FROM slack_bots ORDER BY 1";
 
+/// The client id the store is opened with to list the apps. The listing does not depend on it
+/// (the store is only opened to reach its tables), but PostgreSQL refuses an empty one: its
+/// `client_id` column holds 1 to 32 characters.
+const LISTING_CLIENT_ID: &str = "slack-oauth-apps";
+
 /// The client ids with installations or bots in the store at `url`, sorted. Empty for an
 /// in-memory store (a new, empty process-local store).
 pub(crate) async fn client_ids(url: &str) -> anyhow::Result<Vec<String>> {
-    // The client id does not matter for this query; the store is only opened to reach its pool.
-    let store = config::connect_store(url, "").await?;
+    let store = config::connect_store(url, LISTING_CLIENT_ID).await?;
     let ids: Vec<String> = match &store {
         AnyStore::Sqlite(store) => store
             .client_ids()

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use slack_oauth::encryption::{generate_key_entry, EncryptionKeys, ENCRYPTION_KEYS_ENV};
-use slack_oauth::store::{AnyStore, ReencryptCursor, ReencryptProgress};
+use slack_oauth::store::{ReencryptCursor, ReencryptProgress};
 
 use crate::config::{self, StoreArgs};
 use crate::UsageError;
@@ -28,7 +28,7 @@ pub(crate) enum KeysCommand {
     /// Online: `serve` and `rotate` may keep running (each value is rewritten with a
     /// compare-and-swap, so a concurrent save is never overwritten). In batches, with a progress
     /// bar; run it again after a kill and it finishes the rest. Afterwards the other keys can be
-    /// removed from SLACK_TOKEN_ENCRYPTION_KEYS. SQLite stores only, for now.
+    /// removed from SLACK_TOKEN_ENCRYPTION_KEYS. SQLite and PostgreSQL stores.
     Rotate {
         /// Rows per batch (each batch is one transaction).
         #[arg(long, default_value = "500", value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -90,22 +90,15 @@ async fn rotate(url: &str, batch_size: u32, json: bool) -> anyhow::Result<ExitCo
     let mut total = ReencryptProgress::default();
     for client_id in &apps {
         let store = config::connect_store(url, client_id).await?;
-        let AnyStore::Sqlite(sqlite) = &store else {
-            return Err(UsageError(
-                "keys rotate needs a SQLite store: token encryption is SQLite-only for now"
-                    .to_owned(),
-            )
-            .into());
-        };
         progress.inc_length(
-            sqlite
+            store
                 .token_rows()
                 .await
                 .context("cannot count the stored rows")?,
         );
         let mut cursor = Some(ReencryptCursor::start());
         while let Some(from) = cursor {
-            let (next, done) = sqlite
+            let (next, done) = store
                 .reencrypt_batch(from, batch_size)
                 .await
                 .with_context(|| format!("cannot re-encrypt the tokens of app {client_id}"))?;

@@ -3,7 +3,8 @@
 use time::OffsetDateTime;
 
 use super::{
-    InstallationQuery, InstallationStore, MemoryStore, StateStore, StoreError, TokenUpdate,
+    InstallationQuery, InstallationStore, MemoryStore, ReencryptCursor, ReencryptProgress,
+    StateStore, StoreError, TokenUpdate,
 };
 use crate::ids::ClientId;
 use crate::installation::{Bot, Installation};
@@ -70,9 +71,10 @@ impl AnyStore {
     /// [`encryption`](crate::encryption)); `None` stores them as they are. Either way, a store
     /// holding tokens encrypted with a key not among `keys` refuses to open, naming the key.
     ///
-    /// SQLite encrypts. PostgreSQL does not yet and refuses keys (so that nobody believes their
-    /// tokens encrypted when they are not). The memory store keeps nothing at rest and ignores
-    /// them.
+    /// SQLite and PostgreSQL encrypt, alike
+    /// ([`SqliteStore::connect_encrypted`](super::SqliteStore::connect_encrypted),
+    /// [`PostgresStore::connect_encrypted`](super::PostgresStore::connect_encrypted)). The
+    /// memory store keeps nothing at rest and ignores them.
     ///
     /// # Errors
     /// As [`connect`](Self::connect), plus [`StoreError::Decrypt`] for a key that is missing.
@@ -100,17 +102,11 @@ impl AnyStore {
                 super::SqliteStore::connect_encrypted(url, client_id, keys).await?,
             )),
             #[cfg(feature = "postgres")]
-            "postgres" | "postgresql" if keys.is_some() => Err(StoreError::Config(format!(
-                "token encryption ({}) is not available on PostgreSQL yet: unset it, or use a \
-                 SQLite store",
-                crate::encryption::ENCRYPTION_KEYS_ENV
-            ))),
-            #[cfg(feature = "postgres")]
             "postgres" | "postgresql" => Ok(Self::Postgres(
-                super::PostgresStore::connect(url, client_id).await?,
+                super::PostgresStore::connect_encrypted(url, client_id, keys).await?,
             )),
             _ => {
-                let _ = client_id;
+                let _ = (client_id, keys);
                 Err(StoreError::Config(format!(
                     "unsupported store URL scheme {scheme:?}: this build accepts {}",
                     accepted_schemes()
@@ -143,6 +139,74 @@ impl AnyStore {
                 store.close().await;
                 Ok(())
             }
+        }
+    }
+
+    /// How many rows of this app hold tokens: the total of a re-encryption's progress bar
+    /// ([`SqliteStore::token_rows`](super::SqliteStore::token_rows),
+    /// [`PostgresStore::token_rows`](super::PostgresStore::token_rows)); 0 for the memory
+    /// store, which keeps nothing at rest.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = slack_oauth::store::AnyStore::connect("memory://", "111.222").await?;
+    /// assert_eq!(store.token_rows().await?, 0);
+    /// # Ok::<_, slack_oauth::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn token_rows(&self) -> Result<u64, StoreError> {
+        match self {
+            Self::Memory(_) => Ok(0),
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(store) => store.token_rows().await,
+            #[cfg(feature = "postgres")]
+            Self::Postgres(store) => store.token_rows().await,
+        }
+    }
+
+    /// Re-encrypts up to `limit` rows from `cursor` under the store's first key, online: see
+    /// [`SqliteStore::reencrypt_batch`](super::SqliteStore::reencrypt_batch) and
+    /// [`PostgresStore::reencrypt_batch`](super::PostgresStore::reencrypt_batch). The memory
+    /// store has nothing at rest: it is done at once.
+    ///
+    /// # Errors
+    /// What the backend's `reencrypt_batch` reports ([`StoreError::Config`] without keys).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// use slack_oauth::encryption::{generate_key_entry, EncryptionKeys};
+    /// use slack_oauth::store::{AnyStore, ReencryptCursor, ReencryptProgress};
+    /// let keys = EncryptionKeys::parse(&generate_key_entry("k2"))?;
+    /// let store = AnyStore::connect_encrypted("sqlite::memory:", "111.222", Some(keys)).await?;
+    /// let mut cursor = Some(ReencryptCursor::start());
+    /// let mut total = ReencryptProgress::default();
+    /// while let Some(from) = cursor {
+    ///     let (next, done) = store.reencrypt_batch(from, 500).await?;
+    ///     total += done;
+    ///     cursor = next;
+    /// }
+    /// assert_eq!(total.rewritten, 0);
+    /// # store.close().await?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn reencrypt_batch(
+        &self,
+        cursor: ReencryptCursor,
+        limit: u32,
+    ) -> Result<(Option<ReencryptCursor>, ReencryptProgress), StoreError> {
+        match self {
+            Self::Memory(_) => {
+                let _ = (cursor, limit);
+                Ok((None, ReencryptProgress::default()))
+            }
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(store) => store.reencrypt_batch(cursor, limit).await,
+            #[cfg(feature = "postgres")]
+            Self::Postgres(store) => store.reencrypt_batch(cursor, limit).await,
         }
     }
 

@@ -33,6 +33,7 @@ mod error;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod reencrypt;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -41,8 +42,9 @@ pub use error::{StoreError, StoreErrorKind};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub use reencrypt::{ReencryptCursor, ReencryptProgress};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{ReencryptCursor, ReencryptProgress, SqliteStore, WriterStats};
+pub use sqlite::{SqliteStore, WriterStats};
 
 /// Which installation a lookup or delete is about: an org, a workspace, optionally a user.
 ///

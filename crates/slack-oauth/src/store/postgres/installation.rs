@@ -19,8 +19,10 @@ use super::rows::{
     BOT_COLUMNS, INSTALLATION_COLUMNS,
 };
 use super::{to_db_time, PostgresStore};
+use crate::encryption::{Field, Owner};
 use crate::ids::ClientId;
 use crate::installation::{Bot, Installation};
+use crate::store::memory::soonest_expiry;
 use crate::store::{
     InstallationQuery, InstallationStore, LeaseAcquisition, LostGrant, RotatedToken, StoreError,
     TokenUpdate,
@@ -39,6 +41,17 @@ impl<'a> Key<'a> {
         Self {
             enterprise_id: query.enterprise_id.as_ref().map(|id| id.as_str()),
             team_id: query.lookup_team_id().map(|id| id.as_str()),
+        }
+    }
+
+    /// Whose values the key's rows hold (`user_id` for user columns): the associated data of
+    /// their sealed columns.
+    fn owner(self, client_id: &'a ClientId, user_id: Option<&'a str>) -> Owner<'a> {
+        Owner {
+            client_id: client_id.as_str(),
+            enterprise_id: self.enterprise_id,
+            team_id: self.team_id,
+            user_id,
         }
     }
 
@@ -144,16 +157,18 @@ const INSERT_INSTALLATION: &str = "INSERT INTO slack_installations (client_id, a
      $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
 
 /// An installation and, when it has a bot token, its bot (`to_bot` copies the installation's
-/// own values, so the bot row reuses the installation's parameters), in one statement: one
-/// round trip and one implicit transaction, where `BEGIN`, two `INSERT`s and `COMMIT` took four.
-/// A data-modifying `WITH` runs whether or not the outer statement reads it.
+/// own values, so the bot row reuses the installation's parameters but for the bot token and
+/// refresh token as stored in `slack_bots`, `$26` and `$27`: sealed, they are bound to their
+/// table), in one statement: one round trip and one implicit transaction, where `BEGIN`, two
+/// `INSERT`s and `COMMIT` took four. A data-modifying `WITH` runs whether or not the outer
+/// statement reads it.
 static SAVE_INSTALLATION: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH i AS ({INSERT_INSTALLATION}) INSERT INTO slack_bots (client_id, app_id, \
          enterprise_id, enterprise_name, team_id, team_name, bot_token, bot_id, bot_user_id, \
          bot_scopes, bot_refresh_token, bot_token_expires_at, is_enterprise_install, \
-         installed_at) SELECT $1, $2, $3, $4, $6, $7, $8, $9, $10, $11, $12, $13, $23, $25 \
-         WHERE $8 IS NOT NULL"
+         installed_at) SELECT $1, $2, $3, $4, $6, $7, $26, $9, $10, $11, $27, $13, $23, $25 \
+         WHERE $26 IS NOT NULL"
     )
 });
 
@@ -170,6 +185,16 @@ impl PostgresStore {
         } else {
             bot.team_id.as_ref().map(|id| id.as_str())
         };
+        let key = Key {
+            enterprise_id: bot.enterprise_id.as_ref().map(|id| id.as_str()),
+            team_id,
+        };
+        let (token, refresh_token) = self.sealed_bot_tokens(
+            "slack_bots",
+            &key.owner(&self.client_id, None),
+            Some(bot.bot_token.secret()),
+            bot.bot_refresh_token.as_ref().map(|t| t.secret()),
+        );
         let query = sqlx::query(INSERT_BOT)
             .bind(self.client_id.as_str())
             .bind(app_id_value(bot.app_id.as_ref().map(|id| id.as_str())))
@@ -177,11 +202,11 @@ impl PostgresStore {
             .bind(bot.enterprise_name.as_deref())
             .bind(team_id)
             .bind(bot.team_name.as_deref())
-            .bind(bot.bot_token.secret())
+            .bind(token)
             .bind(bot.bot_id.as_ref().map(|id| id.as_str()))
             .bind(bot.bot_user_id.as_ref().map(|id| id.as_str()))
             .bind(bot.bot_scopes.to_optional_string())
-            .bind(bot.bot_refresh_token.as_ref().map(|t| t.secret()))
+            .bind(refresh_token)
             .bind(bot.bot_token_expires_at.map(to_db_time))
             .bind(bot.is_enterprise_install)
             .bind(to_db_time(bot.installed_at));
@@ -189,23 +214,21 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// The latest installation of every (org, workspace, user), in [`LIST_ORDER`]; with a
+    /// `deadline`, only those whose bot or user token expires at or before it, soonest first.
     async fn list(
         &self,
         deadline: Option<OffsetDateTime>,
     ) -> Result<Vec<Installation>, StoreError> {
         let sql = match deadline {
             None => format!("{} ORDER BY {LIST_ORDER}", latest_per_user_sql()),
-            // The bot expiry that counts is the merged bot's when the merge applies (the
-            // workspace's latest bot token differs from the row's own), as in
-            // `installation_from_row`.
+            // A coarse filter in SQL: any of the expiries that may count (the merged bot's
+            // counts when the merge applies, which needs the tokens compared as plaintext, and
+            // sealed they are not); the exact one, on decoded values, below.
             Some(_) => format!(
-                "SELECT * FROM ({base}) i, LATERAL (SELECT LEAST( \
-                   CASE WHEN i.merged_bot_token IS NOT NULL \
-                     AND i.merged_bot_token IS DISTINCT FROM i.bot_token \
-                     THEN i.merged_bot_token_expires_at ELSE i.bot_token_expires_at END, \
-                   i.user_token_expires_at) AS soonest) s \
-                 WHERE s.soonest <= $2 ORDER BY s.soonest, {LIST_ORDER}",
-                base = latest_per_user_sql(),
+                "{} WHERE LEAST(i.bot_token_expires_at, b.bot_token_expires_at, \
+                 i.user_token_expires_at) <= $2 ORDER BY {LIST_ORDER}",
+                latest_per_user_sql(),
             ),
         };
         let mut conn = self.conn().await?;
@@ -215,9 +238,43 @@ impl PostgresStore {
             .fetch_all(conn.busy())
             .await;
         let rows = conn.settle(rows)?;
-        rows.iter()
-            .map(|row| installation_from_row(row, true))
-            .collect()
+        drop(conn);
+        let installations = rows
+            .iter()
+            .map(|row| installation_from_row(row, true, &self.cipher, self.client_id.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(deadline) = deadline else {
+            return Ok(installations);
+        };
+        let mut expiring: Vec<(OffsetDateTime, Installation)> = installations
+            .into_iter()
+            .filter_map(|i| {
+                soonest_expiry(&i)
+                    .filter(|at| *at <= deadline)
+                    .map(|at| (at, i))
+            })
+            .collect();
+        // Stable: equal expiries keep the org / team / user order of the listing.
+        expiring.sort_by_key(|(at, _)| *at);
+        Ok(expiring.into_iter().map(|(_, i)| i).collect())
+    }
+
+    /// A bot's token and refresh token as stored in `table` (`slack_bots` or
+    /// `slack_installations`) for `owner`: sealed when the store encrypts.
+    fn sealed_bot_tokens(
+        &self,
+        table: &'static str,
+        owner: &Owner<'_>,
+        token: Option<&str>,
+        refresh_token: Option<&str>,
+    ) -> (Option<String>, Option<String>) {
+        let seal = |column, plaintext: Option<&str>| {
+            plaintext.map(|plaintext| self.cipher.seal(Field { table, column }, owner, plaintext))
+        };
+        (
+            seal("bot_token", token),
+            seal("bot_refresh_token", refresh_token),
+        )
     }
 
     /// The lease key: leases of apps sharing the table stay apart.
@@ -236,8 +293,6 @@ impl PostgresStore {
             enterprise_id: update.enterprise_id.as_ref().map(|id| id.as_str()),
             team_id: update.team_id.as_ref().map(|id| id.as_str()),
         };
-        let previous = update.previous_refresh_token.secret();
-        let refresh = update.refresh_token.secret();
         let expires_at = update.expires_at.map(to_db_time);
         let (lease_name, lease_holder) = match release {
             Some((name, holder)) => (Some(self.lease_key(name)), Some(holder)),
@@ -247,45 +302,62 @@ impl PostgresStore {
         // window in which a killed process loses the new tokens): the compare-and-swap updates
         // and the lease release are data-modifying CTEs, atomic together. Bots before
         // installations, as in every write: a racing rotation blocks on the first row it shares
-        // with us, then sees the refresh token changed and updates nothing.
-        let (sql, token, user_id) = match &update.token {
-            RotatedToken::Bot { token } => (
-                format!(
-                    "WITH bots AS (UPDATE slack_bots b SET bot_token = $4, \
-                     bot_refresh_token = $5, bot_token_expires_at = $6 \
-                     WHERE {} AND b.bot_refresh_token = $7 RETURNING 1), \
-                     installations AS (UPDATE slack_installations i SET bot_token = $4, \
-                     bot_refresh_token = $5, bot_token_expires_at = $6 \
-                     WHERE {} AND i.bot_refresh_token = $7 RETURNING 1), \
-                     released AS ({RELEASE_LEASE_CTE}) \
-                     SELECT (SELECT count(*) FROM bots) + (SELECT count(*) FROM installations)",
-                    Key::predicate("b"),
-                    Key::predicate("i"),
+        // with us, then sees the refresh token changed and updates nothing. Each table gets the
+        // new tokens as stored there, and matches every stored form of the old refresh token
+        // there (plaintext, and its envelope under each key: [`RotatedColumns`]), `$7`..`$9`
+        // for the first table and `$10`..`$12` for the second.
+        let (sql, token, columns, tables, user_id): (_, _, _, &[&'static str], _) =
+            match &update.token {
+                RotatedToken::Bot { token } => (
+                    format!(
+                        "WITH bots AS (UPDATE slack_bots b SET bot_token = $7, \
+                         bot_refresh_token = $8, bot_token_expires_at = $4 \
+                         WHERE {} AND b.bot_refresh_token = ANY($9::text[]) RETURNING 1), \
+                         installations AS (UPDATE slack_installations i SET bot_token = $10, \
+                         bot_refresh_token = $11, bot_token_expires_at = $4 \
+                         WHERE {} AND i.bot_refresh_token = ANY($12::text[]) RETURNING 1), \
+                         released AS ({RELEASE_LEASE_CTE}) \
+                         SELECT (SELECT count(*) FROM bots) + (SELECT count(*) FROM installations)",
+                        Key::predicate("b"),
+                        Key::predicate("i"),
+                    ),
+                    token.secret(),
+                    ("bot_token", "bot_refresh_token"),
+                    &["slack_bots", "slack_installations"],
+                    None,
                 ),
-                token.secret(),
-                None,
-            ),
-            RotatedToken::User { user_id, token } => (
-                format!(
-                    "WITH installations AS (UPDATE slack_installations i SET user_token = $4, \
-                     user_refresh_token = $5, user_token_expires_at = $6 \
-                     WHERE {} AND i.user_refresh_token = $7 AND i.user_id = $10 RETURNING 1), \
-                     released AS ({RELEASE_LEASE_CTE}) \
-                     SELECT count(*) FROM installations",
-                    Key::predicate("i"),
+                RotatedToken::User { user_id, token } => (
+                    format!(
+                        "WITH installations AS (UPDATE slack_installations i SET user_token = $7, \
+                         user_refresh_token = $8, user_token_expires_at = $4 \
+                         WHERE {} AND i.user_refresh_token = ANY($9::text[]) AND i.user_id = $10 \
+                         RETURNING 1), \
+                         released AS ({RELEASE_LEASE_CTE}) \
+                         SELECT count(*) FROM installations",
+                        Key::predicate("i"),
+                    ),
+                    token.secret(),
+                    ("user_token", "user_refresh_token"),
+                    &["slack_installations"],
+                    Some(user_id.as_str()),
                 ),
-                token.secret(),
-                Some(user_id.as_str()),
-            ),
-        };
+            };
+        let owner = key.owner(&self.client_id, user_id);
+        let sealed: Vec<RotatedColumns> = tables
+            .iter()
+            .map(|table| RotatedColumns::seal(self, table, columns, &owner, token, update))
+            .collect();
         let mut query = key
             .bind(sqlx::query(&sql), &self.client_id)
-            .bind(token)
-            .bind(refresh)
             .bind(expires_at)
-            .bind(previous)
             .bind(lease_name)
             .bind(lease_holder);
+        for sealed in &sealed {
+            query = query
+                .bind(sealed.token.as_str())
+                .bind(sealed.refresh_token.as_str())
+                .bind(&sealed.previous_forms);
+        }
         if let Some(user_id) = user_id {
             query = query.bind(user_id);
         }
@@ -298,41 +370,110 @@ impl PostgresStore {
     }
 }
 
+/// A rotated token's columns in one table, as stored there: the new token and refresh token
+/// sealed for that table, and every stored form of the old refresh token there (for
+/// `= ANY($n::text[])`).
+struct RotatedColumns {
+    token: String,
+    refresh_token: String,
+    previous_forms: Vec<String>,
+}
+
+impl RotatedColumns {
+    /// `columns`: the token's column and its refresh token's in `table`.
+    fn seal(
+        store: &PostgresStore,
+        table: &'static str,
+        (token_column, refresh_column): (&'static str, &'static str),
+        owner: &Owner<'_>,
+        token: &str,
+        update: &TokenUpdate,
+    ) -> Self {
+        let field = |column| Field { table, column };
+        Self {
+            token: store.cipher.seal(field(token_column), owner, token),
+            refresh_token: store.cipher.seal(
+                field(refresh_column),
+                owner,
+                update.refresh_token.secret(),
+            ),
+            previous_forms: store.cipher.stored_forms(
+                field(refresh_column),
+                owner,
+                update.previous_refresh_token.secret(),
+            ),
+        }
+    }
+}
+
 impl InstallationStore for PostgresStore {
     async fn save(&self, installation: &Installation) -> Result<(), StoreError> {
-        let team_id = if installation.is_enterprise_install {
+        let i = installation;
+        let team_id = if i.is_enterprise_install {
             None
         } else {
-            installation.team_id.as_ref().map(|id| id.as_str())
+            i.team_id.as_ref().map(|id| id.as_str())
         };
+        let key = Key {
+            enterprise_id: i.enterprise_id.as_ref().map(|id| id.as_str()),
+            team_id,
+        };
+        let workspace = key.owner(&self.client_id, None);
+        let user = key.owner(&self.client_id, Some(i.user_id.as_str()));
+        let bot_token = i.bot_token.as_ref().map(|t| t.secret());
+        let bot_refresh_token = i.bot_refresh_token.as_ref().map(|t| t.secret());
+        let (installation_bot_token, installation_bot_refresh_token) = self.sealed_bot_tokens(
+            "slack_installations",
+            &workspace,
+            bot_token,
+            bot_refresh_token,
+        );
+        let (bots_bot_token, bots_bot_refresh_token) =
+            self.sealed_bot_tokens("slack_bots", &workspace, bot_token, bot_refresh_token);
+        let seal_user = |column, plaintext: Option<&str>| {
+            plaintext.map(|plaintext| {
+                let field = Field {
+                    table: "slack_installations",
+                    column,
+                };
+                self.cipher.seal(field, &user, plaintext)
+            })
+        };
+        let user_token = seal_user("user_token", i.user_token.as_ref().map(|t| t.secret()));
+        let user_refresh_token = seal_user(
+            "user_refresh_token",
+            i.user_refresh_token.as_ref().map(|t| t.secret()),
+        );
+        let incoming_webhook_url =
+            seal_user("incoming_webhook_url", i.incoming_webhook_url.as_deref());
         let query = sqlx::query(&SAVE_INSTALLATION)
             .bind(self.client_id.as_str())
-            .bind(app_id_value(
-                installation.app_id.as_ref().map(|id| id.as_str()),
-            ))
-            .bind(installation.enterprise_id.as_ref().map(|id| id.as_str()))
-            .bind(installation.enterprise_name.as_deref())
-            .bind(installation.enterprise_url.as_deref())
+            .bind(app_id_value(i.app_id.as_ref().map(|id| id.as_str())))
+            .bind(key.enterprise_id)
+            .bind(i.enterprise_name.as_deref())
+            .bind(i.enterprise_url.as_deref())
             .bind(team_id)
-            .bind(installation.team_name.as_deref())
-            .bind(installation.bot_token.as_ref().map(|t| t.secret()))
-            .bind(installation.bot_id.as_ref().map(|id| id.as_str()))
-            .bind(installation.bot_user_id.as_ref().map(|id| id.as_str()))
-            .bind(installation.bot_scopes.to_optional_string())
-            .bind(installation.bot_refresh_token.as_ref().map(|t| t.secret()))
-            .bind(installation.bot_token_expires_at.map(to_db_time))
-            .bind(installation.user_id.as_str())
-            .bind(installation.user_token.as_ref().map(|t| t.secret()))
-            .bind(installation.user_scopes.to_optional_string())
-            .bind(installation.user_refresh_token.as_ref().map(|t| t.secret()))
-            .bind(installation.user_token_expires_at.map(to_db_time))
-            .bind(installation.incoming_webhook_url.as_deref())
-            .bind(installation.incoming_webhook_channel.as_deref())
-            .bind(installation.incoming_webhook_channel_id.as_deref())
-            .bind(installation.incoming_webhook_configuration_url.as_deref())
-            .bind(installation.is_enterprise_install)
-            .bind(installation.token_type.as_deref())
-            .bind(to_db_time(installation.installed_at));
+            .bind(i.team_name.as_deref())
+            .bind(installation_bot_token)
+            .bind(i.bot_id.as_ref().map(|id| id.as_str()))
+            .bind(i.bot_user_id.as_ref().map(|id| id.as_str()))
+            .bind(i.bot_scopes.to_optional_string())
+            .bind(installation_bot_refresh_token)
+            .bind(i.bot_token_expires_at.map(to_db_time))
+            .bind(i.user_id.as_str())
+            .bind(user_token)
+            .bind(i.user_scopes.to_optional_string())
+            .bind(user_refresh_token)
+            .bind(i.user_token_expires_at.map(to_db_time))
+            .bind(incoming_webhook_url)
+            .bind(i.incoming_webhook_channel.as_deref())
+            .bind(i.incoming_webhook_channel_id.as_deref())
+            .bind(i.incoming_webhook_configuration_url.as_deref())
+            .bind(i.is_enterprise_install)
+            .bind(i.token_type.as_deref())
+            .bind(to_db_time(i.installed_at))
+            .bind(bots_bot_token)
+            .bind(bots_bot_refresh_token);
         self.execute(query).await?;
         Ok(())
     }
@@ -349,7 +490,9 @@ impl InstallationStore for PostgresStore {
             .await;
         let row = conn.settle(row)?;
         drop(conn);
-        row.as_ref().map(bot_from_row).transpose()
+        row.as_ref()
+            .map(|row| bot_from_row(row, &self.cipher, self.client_id.as_str()))
+            .transpose()
     }
 
     async fn find_installation(
@@ -369,7 +512,14 @@ impl InstallationStore for PostgresStore {
         let row = conn.settle(row)?;
         drop(conn);
         row.as_ref()
-            .map(|row| installation_from_row(row, query.user_id.is_some()))
+            .map(|row| {
+                installation_from_row(
+                    row,
+                    query.user_id.is_some(),
+                    &self.cipher,
+                    self.client_id.as_str(),
+                )
+            })
             .transpose()
     }
 
@@ -512,35 +662,58 @@ impl InstallationStore for PostgresStore {
             enterprise_id: grant.enterprise_id.as_ref().map(|id| id.as_str()),
             team_id: grant.team_id.as_ref().map(|id| id.as_str()),
         };
-        let sql = match &grant.user_id {
-            None => format!(
-                "WITH bots AS (UPDATE slack_bots b SET needs_reinstall_reason = $4, \
-                 needs_reinstall_at = $5 WHERE {bots} AND b.bot_refresh_token = $6 \
-                 AND b.needs_reinstall_reason IS NULL RETURNING 1), \
-                 installations AS (UPDATE slack_installations i \
-                 SET bot_needs_reinstall_reason = $4, bot_needs_reinstall_at = $5 \
-                 WHERE {installations} AND i.bot_refresh_token = $6 \
-                 AND i.bot_needs_reinstall_reason IS NULL RETURNING 1) \
-                 SELECT (SELECT count(*) FROM bots) + (SELECT count(*) FROM installations)",
-                bots = Key::predicate("b"),
-                installations = Key::predicate("i"),
+        let user_id = grant.user_id.as_ref().map(|id| id.as_str());
+        let owner = key.owner(&self.client_id, user_id);
+        // Every stored form of the lost refresh token in `table` (`$6`, and `$7` for the second
+        // table of a bot's grant).
+        let lost_in = |table: &'static str, column: &'static str| {
+            self.cipher.stored_forms(
+                Field { table, column },
+                &owner,
+                grant.refresh_token.secret(),
+            )
+        };
+        let (sql, lost) = match user_id {
+            None => (
+                format!(
+                    "WITH bots AS (UPDATE slack_bots b SET needs_reinstall_reason = $4, \
+                     needs_reinstall_at = $5 WHERE {bots} \
+                     AND b.bot_refresh_token = ANY($6::text[]) \
+                     AND b.needs_reinstall_reason IS NULL RETURNING 1), \
+                     installations AS (UPDATE slack_installations i \
+                     SET bot_needs_reinstall_reason = $4, bot_needs_reinstall_at = $5 \
+                     WHERE {installations} AND i.bot_refresh_token = ANY($7::text[]) \
+                     AND i.bot_needs_reinstall_reason IS NULL RETURNING 1) \
+                     SELECT (SELECT count(*) FROM bots) + (SELECT count(*) FROM installations)",
+                    bots = Key::predicate("b"),
+                    installations = Key::predicate("i"),
+                ),
+                vec![
+                    lost_in("slack_bots", "bot_refresh_token"),
+                    lost_in("slack_installations", "bot_refresh_token"),
+                ],
             ),
-            Some(_) => format!(
-                "WITH flagged AS (UPDATE slack_installations i \
-                 SET user_needs_reinstall_reason = $4, user_needs_reinstall_at = $5 \
-                 WHERE {} AND i.user_refresh_token = $6 AND i.user_id = $7 \
-                 AND i.user_needs_reinstall_reason IS NULL RETURNING 1) \
-                 SELECT count(*) FROM flagged",
-                Key::predicate("i"),
+            Some(_) => (
+                format!(
+                    "WITH flagged AS (UPDATE slack_installations i \
+                     SET user_needs_reinstall_reason = $4, user_needs_reinstall_at = $5 \
+                     WHERE {} AND i.user_refresh_token = ANY($6::text[]) AND i.user_id = $7 \
+                     AND i.user_needs_reinstall_reason IS NULL RETURNING 1) \
+                     SELECT count(*) FROM flagged",
+                    Key::predicate("i"),
+                ),
+                vec![lost_in("slack_installations", "user_refresh_token")],
             ),
         };
         let mut query = key
             .bind(sqlx::query(&sql), &self.client_id)
             .bind(grant.flag.reason.as_str())
-            .bind(to_db_time(grant.flag.flagged_at))
-            .bind(grant.refresh_token.secret());
-        if let Some(user_id) = &grant.user_id {
-            query = query.bind(user_id.as_str());
+            .bind(to_db_time(grant.flag.flagged_at));
+        for forms in &lost {
+            query = query.bind(forms);
+        }
+        if let Some(user_id) = user_id {
+            query = query.bind(user_id);
         }
         let mut conn = self.conn().await?;
         let row = query.fetch_one(conn.busy()).await;
@@ -551,10 +724,10 @@ impl InstallationStore for PostgresStore {
 
 /// Deletes the lease row `$1` if `$2` holds it (its intent goes with it).
 const RELEASE_LEASE: &str = "DELETE FROM slack_oauth_leases WHERE name = $1 AND holder = $2";
-/// [`RELEASE_LEASE`] inside the rotated-token write (`$8`, `$9`; NULL when there is no lease to
+/// [`RELEASE_LEASE`] inside the rotated-token write (`$5`, `$6`; NULL when there is no lease to
 /// release, which matches no row).
 const RELEASE_LEASE_CTE: &str =
-    "DELETE FROM slack_oauth_leases WHERE name = $8 AND holder = $9 RETURNING 1";
+    "DELETE FROM slack_oauth_leases WHERE name = $5 AND holder = $6 RETURNING 1";
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -11,8 +11,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
+use super::reencrypt::{check_key_ids, TOKEN_TABLES};
 use super::StoreError;
 use crate::clock::{Clock, SystemClock};
+use crate::encryption::{EncryptionKeys, TokenCipher};
 use crate::ids::ClientId;
 use conns::{Conn, Connections};
 
@@ -20,6 +22,7 @@ mod conns;
 mod installation;
 #[cfg(test)]
 mod plans;
+mod reencrypt;
 mod rows;
 mod state;
 
@@ -86,7 +89,9 @@ fn migrator() -> Migrator {
 /// `TimeZone` (slack_sdk reads them as the host's local time, python-slack-sdk#1731).
 ///
 /// Our additions break nothing for slack_sdk: indexes that serve "latest" lookups without a sort,
-/// a unique index on `slack_oauth_states(state)`, and a `slack_oauth_leases` table. The schema is
+/// a unique index on `slack_oauth_states(state)`, a `slack_oauth_leases` table, and the token,
+/// refresh-token and webhook-URL columns widened from `VARCHAR(200)` to `TEXT` (an encrypted
+/// token is longer than the token; slack_sdk reads and writes `TEXT` as it did). The schema is
 /// created on first use by versioned migrations (`migrations/postgres/`, recorded in
 /// `_sqlx_migrations`) that take sqlx's advisory lock, so several instances can start at once on
 /// an empty database. If your app keeps its own sqlx migrations in the same schema, give the
@@ -102,6 +107,19 @@ fn migrator() -> Migrator {
 ///   racing callbacks exactly one succeeds (W20). Expired states are purged every 64 issues
 ///   (slack_sdk never purges, W10).
 /// - Timestamps read back as UTC (W12).
+///
+/// # Tokens encrypted at rest
+///
+/// [`connect_encrypted`](Self::connect_encrypted) with keys stores every token, refresh token
+/// and incoming-webhook URL as an envelope (see [`encryption`](crate::encryption)), exactly as
+/// `SqliteStore` does (the same envelopes, bound to the same table, column, app, org, workspace
+/// and user), and opens them on every read. The compare-and-swaps on a token (a rotation, a
+/// reinstall mark) match every stored form of it (`= ANY($n::text[])`: the plaintext and its
+/// envelope under each key), so they stay one statement. Opening refuses a database holding
+/// this app's tokens under a key that was not given, or any envelope when no keys were
+/// (every other constructor has no keys). Python's slack_sdk can no longer read the encrypted
+/// tokens. [`reencrypt_batch`](Self::reencrypt_batch) moves every value to the first key,
+/// online.
 ///
 /// # Example
 ///
@@ -137,6 +155,8 @@ pub struct PostgresStore {
     clock: Arc<dyn Clock>,
     /// How many states were issued, to purge expired ones every so often.
     issued: Arc<AtomicU64>,
+    /// Seals and opens the token columns (plaintext without keys).
+    cipher: TokenCipher,
 }
 
 impl PostgresStore {
@@ -149,10 +169,49 @@ impl PostgresStore {
     ///
     /// # Errors
     /// [`StoreError::Config`] for a URL that is not a PostgreSQL one; a database or migration
-    /// error when the server cannot be reached or the schema cannot be created.
+    /// error when the server cannot be reached or the schema cannot be created;
+    /// [`StoreError::Decrypt`] when the database holds this app's tokens encrypted (use
+    /// [`connect_encrypted`](Self::connect_encrypted)).
     pub async fn connect(url: &str, client_id: impl Into<ClientId>) -> Result<Self, StoreError> {
+        Self::connect_encrypted(url, client_id, None).await
+    }
+
+    /// Like [`connect`](Self::connect), with every token, refresh token and incoming-webhook
+    /// URL written encrypted with `keys` (see [`encryption`](crate::encryption) and
+    /// [Tokens encrypted at rest](Self#tokens-encrypted-at-rest)); `None` writes them as they
+    /// are (the tables Python's slack_sdk reads). Values written before keys were set stay
+    /// readable. To keep the tables in a schema of their own, name it in the URL:
+    /// `?options[search_path]=my_schema` (the schema must exist).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), plus [`StoreError::Decrypt`] when the database holds this
+    /// app's tokens encrypted with a key that `keys` lacks (or any, without keys): the store
+    /// never falls back to reading them as plaintext.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// use slack_oauth::encryption::{generate_key_entry, EncryptionKeys};
+    /// use slack_oauth::store::{PostgresStore, StoreErrorKind};
+    /// let keys = EncryptionKeys::parse(&generate_key_entry("k1"))?;
+    /// // A URL of another database is a configuration error, found before connecting.
+    /// let error = PostgresStore::connect_encrypted("sqlite::memory:", "111.222", Some(keys.clone()))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(error.kind(), StoreErrorKind::Config);
+    /// if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+    ///     let store = PostgresStore::connect_encrypted(&url, "doctest.encrypted", Some(keys)).await?;
+    ///     store.close().await;
+    /// }
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect_encrypted(
+        url: &str,
+        client_id: impl Into<ClientId>,
+        keys: Option<EncryptionKeys>,
+    ) -> Result<Self, StoreError> {
         let options = parse_url(url)?;
-        Self::connect_with(options, client_id).await
+        Self::open(options, client_id.into(), keys).await
     }
 
     /// Like [`connect`](Self::connect), with every table in `schema` (created if missing) instead
@@ -174,18 +233,33 @@ impl PostgresStore {
         let mut conn = options.connect().await?;
         create_schema(&mut conn, schema).await?;
         conn.close().await?;
-        Self::connect_with(options.options([("search_path", schema)]), client_id).await
+        Self::open(
+            options.options([("search_path", schema)]),
+            client_id.into(),
+            None,
+        )
+        .await
     }
 
-    /// Connects with explicit connection options and our pool defaults, and migrates.
+    /// Connects with explicit connection options and our pool defaults, and migrates. Tokens
+    /// are stored as they are (no keys).
     ///
     /// # Errors
-    /// A database or migration error.
+    /// A database or migration error; [`StoreError::Decrypt`] when the database holds this
+    /// app's tokens encrypted.
     pub async fn connect_with(
         options: PgConnectOptions,
         client_id: impl Into<ClientId>,
     ) -> Result<Self, StoreError> {
-        let client_id = client_id.into();
+        Self::open(options, client_id.into(), None).await
+    }
+
+    /// Connects, migrates, and checks the key ids of the stored envelopes against `keys`.
+    async fn open(
+        options: PgConnectOptions,
+        client_id: ClientId,
+        keys: Option<EncryptionKeys>,
+    ) -> Result<Self, StoreError> {
         check_client_id(client_id.as_str())?;
         // Migrate on a connection of its own, closed afterwards: if a migration fails while
         // sqlx's advisory lock is held, closing the connection releases the lock, where a pooled
@@ -205,20 +279,26 @@ impl PostgresStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
             .connect_lazy_with(options);
-        let mut store = Self::new(pool, client_id);
+        let mut store = Self::new(pool, client_id, keys);
         store.own = Some(own);
+        if let Err(error) = store.check_key_ids().await {
+            store.close().await;
+            return Err(error);
+        }
         Ok(store)
     }
 
     /// Uses an existing pool (its own size, timeouts and hooks such as `after_connect`) for
-    /// every statement, and creates or upgrades the schema.
+    /// every statement, and creates or upgrades the schema. Tokens are stored as they are (no
+    /// keys).
     ///
     /// sqlx's pool tests each connection when it comes back (and, unless you turned
     /// `test_before_acquire` off, before handing it out): each operation then costs one or two
     /// round trips more than with [`connect`](Self::connect)'s own connections.
     ///
     /// # Errors
-    /// A database or migration error.
+    /// A database or migration error; [`StoreError::Decrypt`] when the database holds this
+    /// app's tokens encrypted.
     pub async fn from_pool(
         pool: PgPool,
         client_id: impl Into<ClientId>,
@@ -232,17 +312,38 @@ impl PostgresStore {
             return Err(error.into());
         }
         drop(conn);
-        Ok(Self::new(pool, client_id))
+        let store = Self::new(pool, client_id, None);
+        store.check_key_ids().await?;
+        Ok(store)
     }
 
-    fn new(pool: PgPool, client_id: ClientId) -> Self {
+    fn new(pool: PgPool, client_id: ClientId, keys: Option<EncryptionKeys>) -> Self {
         Self {
             pool,
             own: None,
             client_id,
             clock: Arc::new(SystemClock),
             issued: Arc::default(),
+            cipher: TokenCipher::new(keys),
         }
+    }
+
+    /// Refuses a database holding this app's tokens encrypted with a key the store was not
+    /// given. One pass over each table (the sealed columns side by side), keeping the distinct
+    /// key ids in the server: cheap enough for a start-up, however many rows there are.
+    async fn check_key_ids(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let rows = sqlx::query_as::<_, (i32, String)>(&KEY_IDS)
+            .bind(self.client_id.as_str())
+            .fetch_all(conn.busy())
+            .await;
+        let rows = conn.settle(rows)?;
+        drop(conn);
+        let found = rows.into_iter().filter_map(|(table, key_id)| {
+            let table = TOKEN_TABLES.get(usize::try_from(table).ok()?)?;
+            Some((table.name, key_id))
+        });
+        check_key_ids(&self.cipher, found)
     }
 
     /// Uses `clock` for the occasional purge of expired states in
@@ -291,6 +392,30 @@ impl PostgresStore {
         Ok(conn.settle(done)?)
     }
 }
+
+/// The distinct key ids of this app's (`$1`) envelopes: `(index into TOKEN_TABLES, key id)`.
+/// The key id sits between `enc:v1:` and the next `:`.
+static KEY_IDS: LazyLock<String> = LazyLock::new(|| {
+    TOKEN_TABLES
+        .iter()
+        .enumerate()
+        .map(|(index, table)| {
+            let columns: Vec<String> = table
+                .columns
+                .iter()
+                .map(|column| format!("({})", column.name))
+                .collect();
+            format!(
+                "SELECT {index}::int4, split_part(sealed.value, ':', 3) FROM {table}, \
+                 LATERAL (VALUES {columns}) AS sealed(value) \
+                 WHERE client_id = $1 AND sealed.value LIKE 'enc:v1:%'",
+                table = table.name,
+                columns = columns.join(", "),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ")
+});
 
 fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::encryption::{EncryptionKeys, TokenCipher};
 use crate::ids::ClientId;
+use crate::store::reencrypt::{check_key_ids, TOKEN_TABLES};
 use crate::store::StoreError;
 
 mod codec;
@@ -26,8 +27,6 @@ mod reencrypt;
 mod state;
 mod statement;
 mod writer;
-
-pub use reencrypt::{ReencryptCursor, ReencryptProgress};
 
 use open::{Role, Target};
 use readers::{blocking, Readers};
@@ -199,28 +198,27 @@ impl SqliteStore {
         let found: Vec<(&'static str, String)> = self
             .read(move |connection| {
                 let mut found = Vec::new();
-                for (table, column) in reencrypt::token_columns() {
-                    // The key id sits between `enc:v1:` (7 characters) and the next `:`.
-                    let sql = format!(
-                        "SELECT DISTINCT substr({column}, 8, instr(substr({column}, 8), ':') - 1) \
-                         FROM {table} WHERE client_id = ? AND {column} LIKE 'enc:v1:%'"
-                    );
-                    let mut statement = connection.prepare(&sql).map_err(reading)?;
-                    let mut rows = statement.query([client_id.as_str()]).map_err(reading)?;
-                    while let Some(row) = rows.next().map_err(reading)? {
-                        let key_id: String = row.get(0).map_err(reading)?;
-                        found.push((table, key_id));
+                for table in &TOKEN_TABLES {
+                    for column in table.columns {
+                        // The key id sits between `enc:v1:` (7 characters) and the next `:`.
+                        let sql = format!(
+                            "SELECT DISTINCT substr({column}, 8, instr(substr({column}, 8), ':') - 1) \
+                             FROM {table} WHERE client_id = ? AND {column} LIKE 'enc:v1:%'",
+                            table = table.name,
+                            column = column.name,
+                        );
+                        let mut statement = connection.prepare(&sql).map_err(reading)?;
+                        let mut rows = statement.query([client_id.as_str()]).map_err(reading)?;
+                        while let Some(row) = rows.next().map_err(reading)? {
+                            let key_id: String = row.get(0).map_err(reading)?;
+                            found.push((table.name, key_id));
+                        }
                     }
                 }
                 Ok(found)
             })
             .await?;
-        for (table, key_id) in found {
-            self.cipher
-                .check_key_id(&key_id)
-                .map_err(|source| StoreError::Decrypt { table, source })?;
-        }
-        Ok(())
+        check_key_ids(&self.cipher, found)
     }
 
     /// Uses `clock` for the occasional purge of expired states in

@@ -1,141 +1,56 @@
-//! Re-encrypting stored tokens under the current key (`slack-oauth keys rotate`), online and in
-//! batches: rows are visited in id order, each value not yet under the first key is rewritten
-//! with a compare-and-swap on its old stored form, so a concurrent save or rotation (which
-//! already writes under the first key) is never overwritten. Running it again is harmless and
-//! picks up where a killed run stopped: values already current are skipped.
+//! Re-encrypting stored tokens under the current key (`slack-oauth keys rotate`) on SQLite: the
+//! reads and compare-and-swap writes the shared batch logic
+//! ([`crate::store::reencrypt`]) runs on. A batch's rewrites are one write (one transaction).
+
+use std::sync::LazyLock;
 
 use super::codec::Reader;
 use super::statement::{statement, Statement};
 use super::{reading, SqliteStore};
-use crate::encryption::{Field, Owner};
-use crate::store::StoreError;
+use crate::encryption::TokenCipher;
+use crate::store::reencrypt::{self, Rewrite, TokenRow, TokenRows, TokenTable, TOKEN_TABLES};
+use crate::store::{ReencryptCursor, ReencryptProgress, StoreError};
 
-/// A token column: its name, whether it belongs to the row's user, and the compare-and-swap
-/// that rewrites it (`?` new value, row id, old value).
-struct Column {
-    name: &'static str,
-    of_user: bool,
-    rewrite: &'static str,
-}
-
-/// The token columns of a table.
-struct Table {
-    name: &'static str,
-    columns: &'static [Column],
-}
-
-macro_rules! column {
-    ($table:literal, $column:literal, $of_user:expr) => {
-        Column {
-            name: $column,
-            of_user: $of_user,
-            rewrite: concat!(
-                "UPDATE ",
-                $table,
-                " SET ",
-                $column,
-                " = ? WHERE id = ? AND ",
-                $column,
-                " = ?"
-            ),
-        }
-    };
-}
-
-const TABLES: [Table; 2] = [
-    Table {
-        name: "slack_installations",
-        columns: &[
-            column!("slack_installations", "bot_token", false),
-            column!("slack_installations", "bot_refresh_token", false),
-            column!("slack_installations", "user_token", true),
-            column!("slack_installations", "user_refresh_token", true),
-            column!("slack_installations", "incoming_webhook_url", true),
-        ],
-    },
-    Table {
-        name: "slack_bots",
-        columns: &[
-            column!("slack_bots", "bot_token", false),
-            column!("slack_bots", "bot_refresh_token", false),
-        ],
-    },
-];
-
-/// Every `(table, column)` that holds a sealed value: what opening a store checks key ids in.
-pub(super) fn token_columns() -> impl Iterator<Item = (&'static str, &'static str)> {
-    TABLES.iter().flat_map(|table| {
-        table
-            .columns
-            .iter()
-            .map(move |column| (table.name, column.name))
-    })
-}
-
-/// Where a re-encryption goes on from: a table and the last row id done in it.
-///
-/// ```
-/// let start = slack_oauth::store::ReencryptCursor::start();
-/// assert_eq!(start, slack_oauth::store::ReencryptCursor::default());
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ReencryptCursor {
-    table: usize,
-    after_id: i64,
-}
-
-impl ReencryptCursor {
-    /// The first row of the first table.
-    pub fn start() -> Self {
-        Self::default()
-    }
-}
-
-/// What a batch (or a whole run, summed) of re-encryption did.
-///
-/// ```
-/// let mut total = slack_oauth::store::ReencryptProgress::default();
-/// total += slack_oauth::store::ReencryptProgress::default();
-/// assert_eq!(total.rows, 0);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ReencryptProgress {
-    /// Rows visited.
-    pub rows: u64,
-    /// Values rewritten under the first key (they were plaintext or under another key).
-    pub rewritten: u64,
-    /// Values already under the first key.
-    pub current: u64,
-}
-
-impl std::ops::AddAssign for ReencryptProgress {
-    fn add_assign(&mut self, other: Self) {
-        self.rows += other.rows;
-        self.rewritten += other.rewritten;
-        self.current += other.current;
-    }
-}
-
-/// One row's identity and token values, as read.
-struct Row {
-    id: i64,
-    enterprise_id: Option<String>,
-    team_id: Option<String>,
-    user_id: Option<String>,
-    values: Vec<Option<String>>,
-}
+/// The compare-and-swap of each sealed column (`?` new value, row id, old value), per table and
+/// column of [`TOKEN_TABLES`].
+static REWRITES: LazyLock<Vec<Vec<String>>> = LazyLock::new(|| {
+    TOKEN_TABLES
+        .iter()
+        .map(|table| {
+            table
+                .columns
+                .iter()
+                .map(|column| {
+                    format!(
+                        "UPDATE {table} SET {column} = ? WHERE id = ? AND {column} = ?",
+                        table = table.name,
+                        column = column.name
+                    )
+                })
+                .collect()
+        })
+        .collect()
+});
 
 impl SqliteStore {
     /// How many rows of this app hold tokens (both tables): the total of a progress bar.
     ///
     /// # Errors
     /// When the store cannot be read.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = slack_oauth::store::SqliteStore::connect("sqlite::memory:", "111.222").await?;
+    /// assert_eq!(store.token_rows().await?, 0);
+    /// # store.close().await?;
+    /// # Ok::<_, slack_oauth::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn token_rows(&self) -> Result<u64, StoreError> {
         let client_id = self.client_id.clone();
         self.read(move |connection| {
             let mut total = 0_u64;
-            for table in &TABLES {
+            for table in &TOKEN_TABLES {
                 let count: i64 = connection
                     .query_row(
                         &format!("SELECT count(*) FROM {} WHERE client_id = ?", table.name),
@@ -152,6 +67,10 @@ impl SqliteStore {
 
     /// Re-encrypts up to `limit` rows from `cursor` under the store's first key. Returns where
     /// to go on from (`None` once every row was visited) and what the batch did.
+    ///
+    /// Online: each value is rewritten with a compare-and-swap on its old stored form, so a
+    /// concurrent save or rotation is never overwritten; running it again after a kill finishes
+    /// the rest.
     ///
     /// # Errors
     /// [`StoreError::Config`] when the store has no keys; [`StoreError::Decrypt`] for a value
@@ -181,87 +100,27 @@ impl SqliteStore {
         cursor: ReencryptCursor,
         limit: u32,
     ) -> Result<(Option<ReencryptCursor>, ReencryptProgress), StoreError> {
-        if !self.cipher.encrypts() {
-            return Err(StoreError::Config(format!(
-                "re-encrypting needs keys: set {}",
-                crate::encryption::ENCRYPTION_KEYS_ENV
-            )));
-        }
-        let Some(table) = TABLES.get(cursor.table) else {
-            return Ok((None, ReencryptProgress::default()));
-        };
-        let rows = self.read_batch(table, cursor.after_id, limit).await?;
-        let mut progress = ReencryptProgress {
-            rows: rows.len() as u64,
-            ..ReencryptProgress::default()
-        };
-        // (sql, new value, row id, old value) of every value to rewrite.
-        let mut rewrites: Vec<(&'static str, String, i64, String)> = Vec::new();
-        for row in &rows {
-            for (column, stored) in table.columns.iter().zip(&row.values) {
-                let Some(stored) = stored else { continue };
-                if !self.cipher.needs_reseal(stored) {
-                    progress.current += 1;
-                    continue;
-                }
-                let owner = Owner {
-                    client_id: self.client_id.as_str(),
-                    enterprise_id: row.enterprise_id.as_deref(),
-                    team_id: row.team_id.as_deref(),
-                    user_id: if column.of_user {
-                        row.user_id.as_deref()
-                    } else {
-                        None
-                    },
-                };
-                let field = Field {
-                    table: table.name,
-                    column: column.name,
-                };
-                let plaintext =
-                    self.cipher
-                        .open(field, &owner, stored.clone())
-                        .map_err(|source| StoreError::Decrypt {
-                            table: table.name,
-                            source,
-                        })?;
-                rewrites.push((
-                    column.rewrite,
-                    self.cipher.seal(field, &owner, &plaintext),
-                    row.id,
-                    stored.clone(),
-                ));
-            }
-        }
-        if !rewrites.is_empty() {
-            let statements: Vec<Statement<'_>> = rewrites
-                .iter()
-                .map(|(sql, sealed, id, old)| statement!(*sql, sealed.as_str(), *id, old.as_str()))
-                .collect();
-            let changed = self.write(statements).await?;
-            progress.rewritten = changed.iter().sum();
-        }
-        let next = match rows.last() {
-            Some(last) if rows.len() as u64 == u64::from(limit) => ReencryptCursor {
-                table: cursor.table,
-                after_id: last.id,
-            },
-            _ => ReencryptCursor {
-                table: cursor.table + 1,
-                after_id: 0,
-            },
-        };
-        Ok(((next.table < TABLES.len()).then_some(next), progress))
+        reencrypt::reencrypt_batch(self, cursor, limit).await
+    }
+}
+
+impl TokenRows for SqliteStore {
+    fn cipher(&self) -> &TokenCipher {
+        &self.cipher
     }
 
-    async fn read_batch(
+    fn app(&self) -> &str {
+        self.client_id.as_str()
+    }
+
+    async fn read_token_rows(
         &self,
-        table: &'static Table,
+        table: &'static TokenTable,
         after_id: i64,
         limit: u32,
-    ) -> Result<Vec<Row>, StoreError> {
+    ) -> Result<Vec<TokenRow>, StoreError> {
         let client_id = self.client_id.clone();
-        let user = if table.name == "slack_installations" {
+        let user = if table.has_user {
             "user_id"
         } else {
             "NULL AS user_id"
@@ -288,7 +147,7 @@ impl SqliteStore {
                 for column in &columns {
                     values.push(reader.text(column)?.filter(|value| !value.is_empty()));
                 }
-                batch.push(Row {
+                batch.push(TokenRow {
                     id: row.get(0).map_err(reading)?,
                     enterprise_id: reader.optional("enterprise_id")?,
                     team_id: reader.optional("team_id")?,
@@ -299,5 +158,36 @@ impl SqliteStore {
             Ok(batch)
         })
         .await
+    }
+
+    async fn rewrite_token_values(
+        &self,
+        table: &'static TokenTable,
+        rewrites: Vec<Rewrite>,
+    ) -> Result<u64, StoreError> {
+        let Some(sql) = TOKEN_TABLES
+            .iter()
+            .position(|known| known.name == table.name)
+            .and_then(|index| REWRITES.get(index))
+        else {
+            return Err(StoreError::Config(format!(
+                "{} holds no sealed columns",
+                table.name
+            )));
+        };
+        let mut statements: Vec<Statement<'_>> = Vec::with_capacity(rewrites.len());
+        for rewrite in &rewrites {
+            let Some(sql) = sql.get(rewrite.column) else {
+                continue;
+            };
+            statements.push(statement!(
+                sql.as_str(),
+                rewrite.sealed.as_str(),
+                rewrite.id,
+                rewrite.stored.as_str()
+            ));
+        }
+        let changed = self.write(statements).await?;
+        Ok(changed.iter().sum())
     }
 }

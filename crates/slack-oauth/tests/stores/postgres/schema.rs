@@ -1,4 +1,5 @@
-//! The schema: slack_sdk's exact DDL, idempotent migrations, adopting tables slack_sdk created,
+//! The schema: slack_sdk's exact DDL (but for the token columns, widened to `TEXT` for
+//! encrypted tokens), idempotent migrations, adopting tables slack_sdk created,
 //! and concurrent first use.
 
 use std::collections::BTreeMap;
@@ -56,18 +57,23 @@ async fn schema_is_slack_sdk_sqlalchemy_ddl() {
         "enterprise_url character varying(200)".to_owned(),
         "team_id character varying(32)".to_owned(),
         "team_name character varying(200)".to_owned(),
-        "bot_token character varying(200)".to_owned(),
+        // Widened: an encrypted token is longer than the token.
+        "bot_token text".to_owned(),
         "bot_id character varying(32)".to_owned(),
         "bot_user_id character varying(32)".to_owned(),
         "bot_scopes character varying(1000)".to_owned(),
-        "bot_refresh_token character varying(200)".to_owned(),
+        // Widened: an encrypted token is longer than the token.
+        "bot_refresh_token text".to_owned(),
         format!("bot_token_expires_at {ts}"),
         "user_id character varying(32) NOT NULL".to_owned(),
-        "user_token character varying(200)".to_owned(),
+        // Widened: an encrypted token is longer than the token.
+        "user_token text".to_owned(),
         "user_scopes character varying(1000)".to_owned(),
-        "user_refresh_token character varying(200)".to_owned(),
+        // Widened: an encrypted token is longer than the token.
+        "user_refresh_token text".to_owned(),
         format!("user_token_expires_at {ts}"),
-        "incoming_webhook_url character varying(200)".to_owned(),
+        // Widened: an encrypted token is longer than the token.
+        "incoming_webhook_url text".to_owned(),
         "incoming_webhook_channel character varying(200)".to_owned(),
         "incoming_webhook_channel_id character varying(200)".to_owned(),
         "incoming_webhook_configuration_url character varying(200)".to_owned(),
@@ -88,11 +94,13 @@ async fn schema_is_slack_sdk_sqlalchemy_ddl() {
         "enterprise_name character varying(200)".to_owned(),
         "team_id character varying(32)".to_owned(),
         "team_name character varying(200)".to_owned(),
-        "bot_token character varying(200)".to_owned(),
+        // Widened: an encrypted token is longer than the token.
+        "bot_token text".to_owned(),
         "bot_id character varying(32)".to_owned(),
         "bot_user_id character varying(32)".to_owned(),
         "bot_scopes character varying(1000)".to_owned(),
-        "bot_refresh_token character varying(200)".to_owned(),
+        // Widened: an encrypted token is longer than the token.
+        "bot_refresh_token text".to_owned(),
         format!("bot_token_expires_at {ts}"),
         "is_enterprise_install boolean NOT NULL".to_owned(),
         format!("installed_at {ts} NOT NULL"),
@@ -173,7 +181,12 @@ async fn migrations_are_idempotent_and_keep_existing_rows() {
         .unwrap();
     assert_eq!(
         versions,
-        [20_250_101_000_001, 20_250_101_000_002, 20_250_101_000_003]
+        [
+            20_250_101_000_001,
+            20_250_101_000_002,
+            20_250_101_000_003,
+            20_250_101_000_004
+        ]
     );
     first.close().await;
     second.close().await;
