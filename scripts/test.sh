@@ -66,4 +66,6 @@ fi
 log "model-checking the rotation single-flight (shuttle)"
 RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle \
   cargo test -p slack-oauth --no-default-features --lib rotation::flight
+# Every cargo-fuzz target for 20 s (reliability.md S9; the 30-minute runs are in RELIABILITY.md).
+scripts/fuzz.sh 20
 log "all tests passed"

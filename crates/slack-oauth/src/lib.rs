@@ -12,6 +12,7 @@
 //! | `sqlite` | yes | `store::SqliteStore` |
 //! | `postgres` | yes | `store::PostgresStore` |
 //! | `axum` | yes | `axum` routes and layers |
+//! | `fuzzing` | no | entry points for the `cargo fuzz` targets in `fuzz/`; not API, never in production |
 //! | `failpoints` | no | named crash points (the `fail` crate) in rotation and the stores' commits, for the crash tests; never in production |
 
 pub mod api;
@@ -21,6 +22,9 @@ pub mod axum;
 pub mod clock;
 pub mod encryption;
 pub mod flow;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod installation;
 pub mod rotation;

@@ -8,6 +8,8 @@ mod client;
 mod error;
 mod types;
 mod wire;
+#[cfg(feature = "fuzzing")]
+pub(crate) use wire::decode;
 
 pub use builder::ClientBuilder;
 pub use client::{Client, DEFAULT_BASE_URL};

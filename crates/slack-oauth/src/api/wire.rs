@@ -55,7 +55,7 @@ struct Envelope {
 }
 
 /// Decodes a 2xx body: `ok: false` becomes [`ApiError::Slack`], `ok: true` the typed response.
-pub(super) fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned>(
     method: &'static str,
     body: &[u8],
 ) -> Result<T, ApiError> {

@@ -23,6 +23,8 @@ mod authorize_url;
 mod callback;
 mod error;
 mod exchange;
+#[cfg(feature = "fuzzing")]
+pub(crate) use exchange::build_installation;
 mod handlers;
 mod install;
 mod live_states;

@@ -32,6 +32,8 @@ mod current;
 mod error;
 mod flight;
 mod rotator;
+#[cfg(feature = "fuzzing")]
+pub(crate) use rotator::checked_refresh;
 
 pub use batch::{rotate_all, BatchOptions, BatchSummary, InstallationIds, RotationEvent};
 pub use coordinator::{Rotation, REINSTALL_EVENT_TARGET};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{needs_rotation, RotationError, TokenKind};
-use crate::api::{AccessGrant, Client, ClientCredentials};
+use crate::api::{AccessGrant, Client, ClientCredentials, OAuthV2AccessResponse};
 use crate::clock::{Clock, SystemClock};
 use crate::installation::{Bot, Installation};
 use crate::secret::{BotToken, RefreshToken, UserToken};
@@ -220,34 +220,48 @@ impl TokenRotator {
             .oauth_v2_access(&self.credentials, &grant)
             .await
             .map_err(|error| RotationError::from_api(kind, error))?;
-        if response.token_type.as_deref() != Some(kind.as_str()) {
-            return Err(RotationError::TokenTypeMismatch {
-                expected: kind,
-                got: response.token_type,
-            });
-        }
-        let access_token = response
-            .access_token
-            .ok_or(RotationError::MissingAccessToken { token: kind })?;
-        let refresh_token = response
-            .refresh_token
-            .ok_or(RotationError::MissingRefreshToken { token: kind })?;
-        // The refresh token is spent once Slack answers: an answer without a usable expiry is
-        // kept with none (W41), never dropped.
-        let expires_at = response
-            .expires_in
-            .and_then(|seconds| u64::try_from(seconds).ok())
-            .filter(|seconds| *seconds > 0)
-            .and_then(|seconds| now.checked_add(time::Duration::seconds(seconds.try_into().ok()?)));
-        if expires_at.is_none() {
-            tracing::warn!(token = %kind, "oauth.v2.access answered a refresh without a usable expires_in; the new tokens are kept with no expiry");
-        }
-        Ok(Refreshed {
-            access_token: access_token.into_secret(),
-            refresh_token,
-            expires_at,
-        })
+        checked_refresh(kind, response, now)
     }
+}
+
+/// Checks one refresh answer: its `token_type` must be `kind`, and it must carry an access token
+/// and a refresh token (an answer without them is never saved as a success); `now + expires_in`
+/// is the new expiry (none when `expires_in` is missing or not positive, W41).
+pub(crate) fn checked_refresh(
+    kind: TokenKind,
+    response: OAuthV2AccessResponse,
+    now: OffsetDateTime,
+) -> Result<Refreshed, RotationError> {
+    if response.token_type.as_deref() != Some(kind.as_str()) {
+        return Err(RotationError::TokenTypeMismatch {
+            expected: kind,
+            got: response.token_type,
+        });
+    }
+    // An empty string is as unusable as a missing one: saving it would lose the grant.
+    let access_token = response
+        .access_token
+        .filter(|token| !token.secret().is_empty())
+        .ok_or(RotationError::MissingAccessToken { token: kind })?;
+    let refresh_token = response
+        .refresh_token
+        .filter(|token| !token.secret().is_empty())
+        .ok_or(RotationError::MissingRefreshToken { token: kind })?;
+    // The refresh token is spent once Slack answers: an answer without a usable expiry is
+    // kept with none (W41), never dropped.
+    let expires_at = response
+        .expires_in
+        .and_then(|seconds| u64::try_from(seconds).ok())
+        .filter(|seconds| *seconds > 0)
+        .and_then(|seconds| now.checked_add(time::Duration::seconds(seconds.try_into().ok()?)));
+    if expires_at.is_none() {
+        tracing::warn!(token = %kind, "oauth.v2.access answered a refresh without a usable expires_in; the new tokens are kept with no expiry");
+    }
+    Ok(Refreshed {
+        access_token: access_token.into_secret(),
+        refresh_token,
+        expires_at,
+    })
 }
 
 /// `minutes` as a duration.
