@@ -31,8 +31,13 @@ pub fn refresh_from(
     response: OAuthV2AccessResponse,
     now: OffsetDateTime,
 ) -> Result<(String, RefreshToken, Option<OffsetDateTime>), RotationError> {
-    crate::rotation::checked_refresh(kind, response, now)
-        .map(|refreshed| (refreshed.access_token, refreshed.refresh_token, refreshed.expires_at))
+    crate::rotation::checked_refresh(kind, response, now).map(|refreshed| {
+        (
+            refreshed.access_token,
+            refreshed.refresh_token,
+            refreshed.expires_at,
+        )
+    })
 }
 
 /// The columns the stores encrypt, as (table, column).
