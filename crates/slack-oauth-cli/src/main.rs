@@ -22,6 +22,7 @@ mod apps;
 mod config;
 mod demo;
 mod emulate;
+mod install_rate;
 mod installations;
 mod keys;
 mod rotate;

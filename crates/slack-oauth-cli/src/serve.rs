@@ -2,6 +2,7 @@
 //! graceful shutdown, and limits on what a slow or abusive client can hold (see [`Limits`]).
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::middleware;
 use axum::routing::get;
 use axum::Router;
 use clap::Args;
@@ -20,12 +22,14 @@ use hyper_util::service::TowerToHyperService;
 use slack_oauth::flow::OAuthFlow;
 use slack_oauth::store::{AnyStore, InstallationQuery, InstallationStore as _};
 use tokio::net::TcpListener;
+use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::{self, SettingsArgs, StoreArgs};
+use crate::install_rate::{self, InstallRate, PeerAddr};
 
 /// Flags of `slack-oauth serve`; each overrides its environment variable.
 #[derive(Debug, Args)]
@@ -53,6 +57,19 @@ pub(crate) struct ServeArgs {
     /// Connections served at once; more wait in the listen queue
     #[arg(long, value_name = "N", default_value = "1024", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+    /// Loads of the install page per minute from one client IP (each stores a state); past
+    /// it, 429 with Retry-After. 0: no limit
+    #[arg(
+        long,
+        value_name = "N",
+        env = "SLACK_OAUTH_INSTALL_RATE_PER_IP",
+        default_value = "0"
+    )]
+    install_rate_per_ip: u32,
+    /// The header your proxy puts the client's IP in (X-Forwarded-For: its rightmost address
+    /// is used); without it the client is the TCP peer
+    #[arg(long, value_name = "NAME", env = "SLACK_OAUTH_CLIENT_IP_HEADER", value_parser = parse_header_name)]
+    client_ip_header: Option<HeaderName>,
     #[command(flatten)]
     settings: SettingsArgs,
     #[command(flatten)]
@@ -94,6 +111,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         header_timeout: args.header_timeout,
         request_timeout: args.request_timeout,
         max_connections: args.max_connections as usize,
+        install_rate_per_ip: NonZeroU32::new(args.install_rate_per_ip),
+        client_ip_header: args.client_ip_header,
     };
     serve(listener, flow, limits, crate::shutdown::signal()).await?;
     Ok(ExitCode::SUCCESS)
@@ -108,8 +127,13 @@ fn parse_seconds(value: &str) -> Result<Duration, String> {
     }
 }
 
+/// `--client-ip-header`: a valid header name.
+fn parse_header_name(value: &str) -> Result<HeaderName, String> {
+    HeaderName::try_from(value.trim()).map_err(|_| format!("{value:?} is not a header name"))
+}
+
 /// What one client can hold of the server.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Limits {
     /// Time to send a request's headers, counted from the connection's start or its last
     /// answer: also the idle limit of a kept-alive connection (slowloris).
@@ -118,6 +142,10 @@ pub(crate) struct Limits {
     pub(crate) request_timeout: Duration,
     /// Connections served at once; the next ones wait in the kernel's listen queue.
     pub(crate) max_connections: usize,
+    /// Install-page loads per minute per client IP; `None`: no limit.
+    pub(crate) install_rate_per_ip: Option<NonZeroU32>,
+    /// Where the client IP is, behind a proxy; `None`: the TCP peer.
+    pub(crate) client_ip_header: Option<HeaderName>,
 }
 
 impl Default for Limits {
@@ -126,6 +154,8 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            install_rate_per_ip: None,
+            client_ip_header: None,
         }
     }
 }
@@ -149,7 +179,23 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = flow.store().clone();
-    let app = app(flow, limits);
+    let install_rate = limits.install_rate_per_ip.map(|per_minute| {
+        Arc::new(InstallRate::new(
+            per_minute,
+            flow.settings().install_path.clone(),
+            limits.client_ip_header.clone(),
+        ))
+    });
+    let forgetting = install_rate.clone().map(|rate| {
+        tokio::spawn(async move {
+            let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every_minute.tick().await;
+                rate.forget_idle_clients();
+            }
+        })
+    });
+    let app = app(flow, &limits, install_rate);
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
@@ -167,7 +213,7 @@ pub(crate) async fn serve(
             }
             () = &mut shutdown => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -180,7 +226,11 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let service =
+            TowerToHyperService::new(app.clone().map_request(move |mut request: Request<_>| {
+                request.extensions_mut().insert(PeerAddr(peer));
+                request
+            }));
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
@@ -193,6 +243,9 @@ pub(crate) async fn serve(
         });
     }
     drop(listener);
+    if let Some(forgetting) = forgetting {
+        forgetting.abort();
+    }
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
         .is_err()
@@ -207,7 +260,11 @@ pub(crate) async fn serve(
 
 /// The routes of the flow plus `/healthz`, with request tracing, the request timeout and the
 /// body limit.
-pub(crate) fn app(flow: OAuthFlow<AnyStore>, limits: Limits) -> Router {
+pub(crate) fn app(
+    flow: OAuthFlow<AnyStore>,
+    limits: &Limits,
+    install_rate: Option<Arc<InstallRate>>,
+) -> Router {
     // Paths only: query strings carry authorization codes and states.
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request<Body>| {
@@ -218,8 +275,11 @@ pub(crate) fn app(flow: OAuthFlow<AnyStore>, limits: Limits) -> Router {
             )
         })
         .on_response(DefaultOnResponse::new().level(Level::INFO));
-    slack_oauth::axum::routes(&flow)
-        .route("/healthz", get(healthz))
+    let mut routes = slack_oauth::axum::routes(&flow).route("/healthz", get(healthz));
+    if let Some(rate) = install_rate {
+        routes = routes.layer(middleware::from_fn_with_state(rate, install_rate::limit));
+    }
+    routes
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -251,7 +311,6 @@ mod tests {
     use slack_oauth::api::Client;
     use slack_oauth::settings::OAuthSettings;
     use slack_oauth::store::MemoryStore;
-    use tower::ServiceExt as _;
 
     /// A callback still waiting on Slack at `request_timeout` is answered 503.
     #[tokio::test]
@@ -275,7 +334,7 @@ mod tests {
             request_timeout: Duration::from_millis(300),
             ..Limits::default()
         };
-        let app = app(flow, limits);
+        let app = app(flow, &limits, None);
         let install = app
             .clone()
             .oneshot(Request::get("/slack/install").body(Body::empty()).unwrap())
@@ -303,5 +362,79 @@ mod tests {
         assert_eq!(callback.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(started.elapsed() < Duration::from_secs(4), "not cut short");
         emulator.shutdown().await;
+    }
+
+    /// Past `--install-rate-per-ip`, one client's install-page loads are answered 429 with
+    /// Retry-After and store no state; another client and the callback are untouched.
+    #[tokio::test]
+    async fn install_page_loads_past_the_per_ip_rate_are_refused() {
+        let settings = OAuthSettings::new("111.222", "serve-test-secret");
+        let store = MemoryStore::new();
+        let flow = OAuthFlow::new(
+            settings,
+            AnyStore::Memory(store.clone()),
+            Client::new().unwrap(),
+        )
+        .unwrap();
+        let rate = Arc::new(InstallRate::new(
+            NonZeroU32::new(2).unwrap(),
+            "/slack/install",
+            None,
+        ));
+        let app = app(flow, &Limits::default(), Some(rate));
+        let from = |path: &str, peer: &str| {
+            let mut request = Request::get(path).body(Body::empty()).unwrap();
+            request
+                .extensions_mut()
+                .insert(PeerAddr(peer.parse().unwrap()));
+            request
+        };
+        for _ in 0..2 {
+            let page = app
+                .clone()
+                .oneshot(from("/slack/install", "192.0.2.1:1000"))
+                .await
+                .unwrap();
+            assert_eq!(page.status(), StatusCode::OK);
+        }
+        let refused = app
+            .clone()
+            .oneshot(from("/slack/install", "192.0.2.1:1001"))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            refused.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                >= 1
+        );
+        assert!(refused.headers().get("set-cookie").is_none());
+        use slack_oauth::store::StateStore as _;
+        assert_eq!(
+            store
+                .count_live(time::OffsetDateTime::now_utc())
+                .await
+                .unwrap(),
+            2,
+            "the refused load stored a state"
+        );
+        let other = app
+            .clone()
+            .oneshot(from("/slack/install", "192.0.2.2:1000"))
+            .await
+            .unwrap();
+        assert_eq!(other.status(), StatusCode::OK);
+        let callback = app
+            .clone()
+            .oneshot(from(
+                "/slack/oauth_redirect?error=access_denied",
+                "192.0.2.1:1002",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(callback.status(), StatusCode::OK);
     }
 }

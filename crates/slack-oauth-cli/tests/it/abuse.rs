@@ -210,3 +210,47 @@ async fn garbage_at_install_and_callback_keeps_memory_and_states_bounded() {
     assert_eq!(server_errors.load(Ordering::Relaxed), 0, "garbage got 500s");
     assert_eq!(errors.load(Ordering::Relaxed), 0, "requests failed");
 }
+
+/// `--install-rate-per-ip` on a real `serve`: the fourth install-page load of a minute from one
+/// client is answered 429 with Retry-After, while another client still gets the page. Behind a
+/// proxy (`--client-ip-header X-Forwarded-For`) the client is the rightmost forwarded address,
+/// so a client writing its own header does not escape the limit.
+#[tokio::test]
+async fn install_page_loads_past_the_per_ip_rate_are_answered_429() {
+    let port = free_port();
+    let server = Spawned::start(
+        command()
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .args(["--install-rate-per-ip", "3"])
+            .env("SLACK_OAUTH_CLIENT_IP_HEADER", "X-Forwarded-For")
+            .env("SLACK_CLIENT_ID", "111.222")
+            .env("SLACK_CLIENT_SECRET", "abuse-test-secret")
+            .env("SLACK_SCOPES", "chat:write")
+            .env("SLACK_API_URL", "http://127.0.0.1:9/api/")
+            .env("DATABASE_URL", "memory://"),
+    );
+    let http = reqwest::Client::new();
+    let install = format!("{}/slack/install", server.url);
+    let load = |forwarded: &'static str| {
+        http.get(&install)
+            .header("x-forwarded-for", forwarded)
+            .send()
+    };
+    for spoof in [
+        "10.9.9.1, 203.0.113.7",
+        "10.9.9.2, 203.0.113.7",
+        "203.0.113.7",
+    ] {
+        assert_eq!(load(spoof).await.unwrap().status(), 200);
+    }
+    let refused = load("10.9.9.3, 203.0.113.7").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert!(refused.headers().get("set-cookie").is_none());
+    assert_eq!(load("203.0.113.8").await.unwrap().status(), 200);
+}
