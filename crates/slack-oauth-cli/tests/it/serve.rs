@@ -459,6 +459,190 @@ async fn tokens_are_encrypted_at_rest_with_keys_set() {
     assert_eq!(emulator.terminate().code(), Some(0));
 }
 
+/// A fresh database on the server of `TEST_DATABASE_URL`, dropped with this value; `None`
+/// (after a loud `SKIPPED`, a failure under `CI=true`) when the variable is not set.
+struct FreshDatabase {
+    admin_url: String,
+    name: String,
+    /// A URL of the database itself.
+    url: String,
+}
+
+impl FreshDatabase {
+    async fn create() -> Option<Self> {
+        use sqlx::Connection as _;
+        use std::io::Write as _;
+        let Some(admin_url) = std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+        else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "TEST_DATABASE_URL is not set: CI must run the postgres tests"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: postgres CLI test: TEST_DATABASE_URL is not set"
+            );
+            return None;
+        };
+        let name = format!("slack_oauth_cli_{:016x}", rand::random::<u64>());
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let mut url = url::Url::parse(&admin_url).unwrap();
+        url.set_path(&name);
+        Some(Self {
+            admin_url,
+            name,
+            url: url.into(),
+        })
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept postgres test database {} for inspection", self.name);
+            return;
+        }
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // A runtime of its own: drop runs inside the test's.
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection as _;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+            });
+        })
+        .join();
+    }
+}
+
+/// The PostgreSQL twin of [`tokens_are_encrypted_at_rest_with_keys_set`]: installs through
+/// `serve` with keys leave no token or client secret in the tables; `installations` reads them
+/// with the key and refuses without it (exit 2, one line naming the key); `keys rotate` moves
+/// every value to the new key, after which the old one no longer opens the store.
+#[tokio::test]
+async fn tokens_are_encrypted_at_rest_on_postgres_and_keys_rotate_there() {
+    const KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // fake
+    const OTHER_KEY: &str = "k2:Hx4dHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA="; // fake
+    const INSTALLS: u32 = 20;
+    let Some(database) = FreshDatabase::create().await else {
+        return;
+    };
+    let emulator = approving_emulator();
+    let server = Spawned::start(
+        serve_command(&emulator.url, free_port(), &database.url)
+            .env("SLACK_TOKEN_ENCRYPTION_KEYS", KEY),
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for _ in 0..INSTALLS {
+        let (cookie, callback) = approved_install(&http, &server.url).await;
+        let done = http
+            .get(&callback)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 200);
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+
+    let dump = {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&database.url).await.unwrap();
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT t::text FROM slack_installations t UNION ALL SELECT t::text FROM slack_bots t",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        rows.join("\n")
+    };
+    for secret in ["xoxb-", "xoxp-", "xoxe", CLIENT_SECRET] {
+        assert!(!dump.contains(secret), "{secret} is in the tables");
+    }
+    assert!(dump.contains("enc:v1:k1:"));
+
+    let show = |keys: Option<&str>| {
+        let mut show = command();
+        show.args([
+            "installations",
+            "show",
+            "--team",
+            "T0EMULATOR",
+            "--show-tokens",
+        ])
+        .env("SLACK_CLIENT_ID", CLIENT_ID)
+        .env("DATABASE_URL", &database.url);
+        if let Some(keys) = keys {
+            show.env("SLACK_TOKEN_ENCRYPTION_KEYS", keys);
+        }
+        run(&mut show)
+    };
+    let shown = show(Some(KEY));
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(stdout(&shown).contains("xoxb-"), "{}", stdout(&shown));
+    for wrong in [None, Some(OTHER_KEY)] {
+        let refused = show(wrong);
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        let message = stderr(&refused);
+        assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+        assert!(message.contains("\"k1\""), "{message}");
+        assert!(!message.contains("AAEC"), "{message}");
+    }
+
+    // keys rotate: the new key first, the old after; then the old one can go.
+    let rotated = run(command()
+        .args(["keys", "rotate", "--json", "--batch-size", "7"])
+        .env("DATABASE_URL", &database.url)
+        .env("SLACK_TOKEN_ENCRYPTION_KEYS", format!("{OTHER_KEY},{KEY}")));
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&rotated).trim()).unwrap();
+    assert_eq!(summary["key_id"], "k2");
+    assert_eq!(summary["apps"], 1);
+    assert_eq!(
+        summary["rows"],
+        2 * INSTALLS,
+        "as many installations as bots: {summary}"
+    );
+    // One bot token per installation row and per bot row (the app asks no user scopes).
+    assert_eq!(summary["rewritten"], 2 * INSTALLS, "{summary}");
+    assert_eq!(summary["already_current"], 0);
+    // Again: nothing left to do.
+    let again = run(command()
+        .args(["keys", "rotate", "--json"])
+        .env("DATABASE_URL", &database.url)
+        .env("SLACK_TOKEN_ENCRYPTION_KEYS", OTHER_KEY));
+    assert!(again.status.success(), "{}", stderr(&again));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&again).trim()).unwrap();
+    assert_eq!(summary["rewritten"], 0, "{summary}");
+    assert_eq!(summary["already_current"], 2 * INSTALLS, "{summary}");
+    let shown = show(Some(OTHER_KEY));
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(stdout(&shown).contains("xoxb-"), "{}", stdout(&shown));
+    assert_eq!(
+        show(Some(KEY)).status.code(),
+        Some(2),
+        "k1 no longer opens it"
+    );
+    assert_eq!(emulator.terminate().code(), Some(0));
+}
+
 /// S7, for `serve`: with every log at `trace`, successful installs, every kind of failed
 /// callback and a refused install page leave no secret in the logs or the answers: not the
 /// client secret, not the encryption key, not a token, a code or a state.

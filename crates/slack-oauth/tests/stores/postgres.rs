@@ -1,5 +1,6 @@
 //! `PostgresStore` against a real server: schema, interop with slack_sdk's rows, time zones,
-//! concurrency. The behaviour shared by every backend is in the conformance suite.
+//! concurrency, tokens encrypted at rest. The behaviour shared by every backend is in the
+//! conformance suite (run plain and encrypted).
 //!
 //! Needs `TEST_DATABASE_URL` (for example `postgres://root@127.0.0.1:5432/test`). Each test works
 //! in a fresh schema `slack_oauth_test_<random>`, dropped when the test passes and kept (its name
@@ -8,6 +9,7 @@
 
 mod concurrency;
 mod conformance;
+mod encryption;
 mod interop;
 mod schema;
 mod support;
@@ -21,6 +23,9 @@ use time::OffsetDateTime;
 use support::{at, workspace_installation, TestSchema};
 
 slack_oauth_test::store_conformance!(suite, optional: conformance::fresh());
+
+// Tokens encrypted at rest: every case holds with the envelopes in the columns.
+slack_oauth_test::store_conformance!(encrypted, optional: conformance::fresh_encrypted());
 
 #[tokio::test]
 async fn rotation_updates_every_row_holding_the_old_refresh_token() {

@@ -1,5 +1,6 @@
-//! The store the conformance suite runs on (`postgres::suite::*`): a `PostgresStore` in a fresh
-//! schema per case, dropped when the case passes and kept when it fails.
+//! The store the conformance suite runs on (`postgres::suite::*`, and `postgres::encrypted::*`
+//! with tokens encrypted at rest): a `PostgresStore` in a fresh schema per case, dropped when
+//! the case passes and kept when it fails.
 
 use std::sync::Arc;
 
@@ -24,6 +25,23 @@ pub(super) struct SuiteStore {
 pub(super) async fn fresh() -> Option<SuiteStore> {
     let schema = TestSchema::new()?;
     let store = schema.store().await;
+    Some(SuiteStore {
+        store,
+        _schema: Arc::new(schema),
+    })
+}
+
+/// [`fresh`], with every token encrypted at rest.
+pub(super) async fn fresh_encrypted() -> Option<SuiteStore> {
+    let schema = TestSchema::new()?;
+    let keys = slack_oauth::encryption::EncryptionKeys::parse(
+        "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", // fake
+    )
+    .expect("a key");
+    let store = schema
+        .encrypted_store(Some(keys))
+        .await
+        .expect("an encrypted store");
     Some(SuiteStore {
         store,
         _schema: Arc::new(schema),

@@ -70,6 +70,29 @@ impl TestSchema {
             .unwrap()
     }
 
+    /// A store in the schema (created if missing) with tokens encrypted under `keys`, opened
+    /// through a URL that names the schema, as an app (or the CLI) would.
+    pub(super) async fn encrypted_store(
+        &self,
+        keys: Option<slack_oauth::encryption::EncryptionKeys>,
+    ) -> Result<PostgresStore, slack_oauth::store::StoreError> {
+        let mut conn = PgConnection::connect(&self.url).await.unwrap();
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", self.name))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        PostgresStore::connect_encrypted(&self.url_in_schema(), CLIENT_ID, keys).await
+    }
+
+    /// The server URL with the schema as the connections' search path.
+    pub(super) fn url_in_schema(&self) -> String {
+        let mut url = url::Url::parse(&self.url).unwrap();
+        url.query_pairs_mut()
+            .append_pair("options[search_path]", &self.name);
+        url.into()
+    }
+
     /// Options for raw connections into the schema, with extra session settings.
     pub(super) fn options(&self, settings: &[(&str, &str)]) -> PgConnectOptions {
         let mut options = PgConnectOptions::from_str(&self.url)
