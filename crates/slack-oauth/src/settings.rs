@@ -622,6 +622,14 @@ fn check_redirect_target(setting: &'static str, value: &str) -> Result<(), Confi
                 "is a scheme-relative URL (//host): use a path such as /welcome or an https URL",
             ));
         }
+        if crate::flow::configured_location(value, None).is_none() {
+            return Err(invalid(
+                setting,
+                value,
+                "resolves to a path starting with // (another host, for a browser): remove the \
+                 dot segments",
+            ));
+        }
         return Ok(());
     }
     let url = Url::parse(value).map_err(|error| {
@@ -661,8 +669,9 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         Some(url::Host::Domain(name)) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
+            // One trailing dot is the absolute form of the same name; `localhost..` is no name.
+            let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+            name == "localhost" || (name.ends_with(".localhost") && !name.contains(".."))
         }
         None => false,
     }

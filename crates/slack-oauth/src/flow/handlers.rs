@@ -89,10 +89,14 @@ impl DefaultPages {
     /// assert!(response.body().contains("slack://open"));
     /// ```
     pub fn success(&self, installation: &Installation) -> Response<String> {
-        if let Some(url) = &self.settings.success_url {
-            if let Some(response) = pages::redirect_response(url) {
-                return response;
-            }
+        if let Some(response) = self
+            .settings
+            .success_url
+            .as_deref()
+            .and_then(|configured| configured_location(configured, None))
+            .and_then(|location| pages::redirect_response(&location))
+        {
+            return response;
         }
         pages::html_response(
             StatusCode::OK,
@@ -161,19 +165,7 @@ impl DefaultPages {
     }
 
     fn failure_location(&self, reason: &str) -> Option<String> {
-        let configured = self.settings.failure_url.as_deref()?;
-        if configured.starts_with('/') {
-            // A path on this site: resolved against a placeholder origin, which is cut off again.
-            let mut url = url::Url::parse("http://placeholder.invalid")
-                .ok()?
-                .join(configured)
-                .ok()?;
-            url.query_pairs_mut().append_pair("error", reason);
-            return Some(url[url::Position::BeforePath..].to_owned());
-        }
-        let mut url = url::Url::parse(configured).ok()?;
-        url.query_pairs_mut().append_pair("error", reason);
-        Some(url.into())
+        configured_location(self.settings.failure_url.as_deref()?, Some(reason))
     }
 
     /// The settings the pages use.
@@ -197,6 +189,33 @@ impl fmt::Debug for DefaultPages {
             .field("install_path", &self.settings.install_path)
             .finish()
     }
+}
+
+/// The `Location` for a configured success or failure URL (with `error=reason` appended),
+/// normalized as a browser would send it: an absolute URL serialized (ASCII, percent-encoded),
+/// a path resolved (dot segments removed) and kept relative. `None` when the resolved path
+/// would start with `//`, which a browser reads as another host (`/..//evil.example`);
+/// settings validation refuses such paths, so this only guards values set after it.
+pub(crate) fn configured_location(configured: &str, reason: Option<&str>) -> Option<String> {
+    const PLACEHOLDER: &str = "placeholder.invalid";
+    let relative = configured.starts_with('/');
+    let mut url = if relative {
+        url::Url::parse(&format!("https://{PLACEHOLDER}"))
+            .ok()?
+            .join(configured)
+            .ok()?
+    } else {
+        url::Url::parse(configured).ok()?
+    };
+    if let Some(reason) = reason {
+        url.query_pairs_mut().append_pair("error", reason);
+    }
+    if !relative {
+        return Some(url.into());
+    }
+    let location = &url[url::Position::BeforePath..];
+    (url.host_str() == Some(PLACEHOLDER) && !location.starts_with("//"))
+        .then(|| location.to_owned())
 }
 
 #[cfg(test)]

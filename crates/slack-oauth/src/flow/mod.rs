@@ -36,6 +36,7 @@ use std::sync::Arc;
 pub use authorize_url::AuthorizeUrl;
 pub use callback::CallbackParams;
 pub use error::{CallbackError, InstallError};
+pub(crate) use handlers::configured_location;
 pub use handlers::{DefaultPages, HandlerFuture};
 pub use install::InstallStart;
 

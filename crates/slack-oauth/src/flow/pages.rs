@@ -159,9 +159,11 @@ pub fn success_target(
         installation
             .enterprise_url
             .as_deref()
-            .filter(|url| is_trusted_org_url(url, authorize_url)),
+            .and_then(|url| trusted_org_url(url, authorize_url)),
         &installation.app_id,
     ) {
+        // The parsed URL, serialized: what the browser would follow, in ASCII.
+        let enterprise_url = enterprise_url.as_str();
         let slash = if enterprise_url.ends_with('/') {
             ""
         } else {
@@ -289,22 +291,18 @@ fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// An org URL the success page may send the browser to: https on Slack's domains, or on the
-/// configured authorize page's host.
-fn is_trusted_org_url(value: &str, authorize_url: &str) -> bool {
-    let Ok(url) = url::Url::parse(value) else {
-        return false;
-    };
-    let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
-        return false;
-    };
+/// An org URL the success page may send the browser to, parsed: https on Slack's domains, or
+/// on the configured authorize page's host.
+fn trusted_org_url(value: &str, authorize_url: &str) -> Option<url::Url> {
+    let url = url::Url::parse(value).ok()?;
+    let host = url.host_str().map(str::to_ascii_lowercase)?;
     let on_slack = url.scheme() == "https" && (host == "slack.com" || host.ends_with(".slack.com"));
     let on_authorize_host = url::Url::parse(authorize_url).is_ok_and(|authorize| {
         authorize.scheme() == url.scheme()
             && authorize.host_str().map(str::to_ascii_lowercase) == Some(host.clone())
             && authorize.port_or_known_default() == url.port_or_known_default()
     });
-    on_slack || on_authorize_host
+    (on_slack || on_authorize_host).then_some(url)
 }
 
 #[cfg(test)]

@@ -19,3 +19,7 @@ mod authorize;
 // Property tests (proptest) of what reads input from outside: request signatures (S8), the
 // state cookie and the callback query.
 mod properties;
+
+// S4: fuzzed success, failure and org redirect targets never leave the allowed hosts; the
+// redirect_uri sent to Slack is the configured one, byte for byte.
+mod redirects;

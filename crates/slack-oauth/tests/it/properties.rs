@@ -11,7 +11,7 @@ use slack_oauth::state::StateCookie;
 use time::OffsetDateTime;
 
 /// The cases per property: `SLACK_OAUTH_PROPERTY_CASES`, else 10,000.
-fn config() -> ProptestConfig {
+pub(crate) fn config() -> ProptestConfig {
     let cases = std::env::var("SLACK_OAUTH_PROPERTY_CASES")
         .ok()
         .and_then(|cases| cases.parse().ok())
