@@ -1,6 +1,8 @@
-//! The cost of encryption at rest on SQLite: the same saves and uncached lookups on a file
-//! store without keys and with `SLACK_TOKEN_ENCRYPTION_KEYS`-style keys (five token columns per
-//! installation, two per bot, sealed on save and opened on every read).
+//! The cost of encryption at rest: the same saves and uncached lookups on a store without keys
+//! and with `SLACK_TOKEN_ENCRYPTION_KEYS`-style keys (five token columns per installation, two
+//! per bot, sealed on save and opened on every read), on a SQLite file and, when
+//! `BENCH_DATABASE_URL` (or `TEST_DATABASE_URL`) names a PostgreSQL server, on PostgreSQL (a
+//! fresh schema per run, dropped afterwards).
 //!
 //! Run: `cargo bench -p slack-oauth --bench encryption` (figures in BENCHMARKS.md).
 //! `ENCRYPTION_BENCH_N` sets the installations (default 20,000).
@@ -49,14 +51,12 @@ fn percentile(samples: &mut [Duration], p: usize) -> Duration {
     samples[(samples.len() * p / 100).min(samples.len() - 1)]
 }
 
+/// Saves `n` installations one at a time, then looks each up once, and prints the latencies.
 async fn measure(
     label: &str,
-    keys: Option<EncryptionKeys>,
+    store: &impl InstallationStore,
     n: u64,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let store = SqliteStore::connect_encrypted(&url, CLIENT_ID, keys).await?;
     let mut saves = Vec::with_capacity(n as usize);
     for i in 0..n {
         let installation = installation(i);
@@ -83,8 +83,47 @@ async fn measure(
         percentile(&mut lookups, 50),
         percentile(&mut lookups, 99),
     );
+    Ok(())
+}
+
+/// [`measure`] on a fresh SQLite file.
+async fn measure_sqlite(
+    label: &str,
+    keys: Option<EncryptionKeys>,
+    n: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store = SqliteStore::connect_encrypted(&url, CLIENT_ID, keys).await?;
+    measure(&format!("sqlite {label}"), &store, n).await?;
     store.close().await?;
     Ok(())
+}
+
+/// [`measure`] in a fresh schema of the PostgreSQL server at `url`, dropped afterwards.
+#[cfg(feature = "postgres")]
+async fn measure_postgres(
+    url: &str,
+    label: &str,
+    keys: Option<EncryptionKeys>,
+    n: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use slack_oauth::store::PostgresStore;
+    let schema = format!("slack_oauth_bench_encryption_{}", std::process::id());
+    // Created by the plain store, then opened by URL as an app would (with keys or without).
+    let created = PostgresStore::connect_in_schema(url, CLIENT_ID, &schema).await?;
+    created.close().await;
+    let mut in_schema = url::Url::parse(url)?;
+    in_schema
+        .query_pairs_mut()
+        .append_pair("options[search_path]", &schema);
+    let store = PostgresStore::connect_encrypted(in_schema.as_str(), CLIENT_ID, keys).await?;
+    let measured = measure(&format!("postgres {label}"), &store, n).await;
+    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .execute(store.pool())
+        .await?;
+    store.close().await;
+    measured
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -99,8 +138,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(async {
         // Alternating, twice, so that drift of the machine shows.
         for _ in 0..2 {
-            measure("plaintext", None, n).await?;
-            measure("encrypted", Some(EncryptionKeys::parse(KEY)?), n).await?;
+            measure_sqlite("plaintext", None, n).await?;
+            measure_sqlite("encrypted", Some(EncryptionKeys::parse(KEY)?), n).await?;
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(url) = ["BENCH_DATABASE_URL", "TEST_DATABASE_URL"]
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok().filter(|url| !url.is_empty()))
+        {
+            for _ in 0..2 {
+                measure_postgres(&url, "plaintext", None, n).await?;
+                measure_postgres(&url, "encrypted", Some(EncryptionKeys::parse(KEY)?), n).await?;
+            }
         }
         Ok(())
     })
