@@ -52,6 +52,9 @@ if [ -x scripts/py-venv.sh ]; then
 fi
 
 # --- The tests ---------------------------------------------------------------------------------
+# Every test process captures its logs and panics here for the secret scan at the end (S7).
+export SLACK_OAUTH_CAPTURE_DIR="$root/target/secret-capture"
+rm -rf "$SLACK_OAUTH_CAPTURE_DIR"
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   log "cargo-nextest not found; using cargo test"
   cargo test --workspace --all-features "$@"
@@ -66,6 +69,7 @@ fi
 log "model-checking the rotation single-flight (shuttle)"
 RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle \
   cargo test -p slack-oauth --no-default-features --lib rotation::flight
+scripts/secret-scan.sh "$SLACK_OAUTH_CAPTURE_DIR"
 # Every cargo-fuzz target for 20 s (reliability.md S9; the 30-minute runs are in RELIABILITY.md).
 scripts/fuzz.sh 20
 log "all tests passed"

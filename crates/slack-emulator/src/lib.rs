@@ -43,6 +43,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
+#![cfg_attr(not(test), forbid(unsafe_code))]
 
 mod api;
 mod authorize;
@@ -58,3 +59,7 @@ pub use faults::{Fault, ANY_METHOD};
 pub use server::Emulator;
 pub use state::{Counters, Presentation, RefreshTokenStatus, TokenGeneration};
 pub use tokens::refresh_token_key;
+
+// Every log line and panic of the unit tests goes to the secret scan (S7).
+#[cfg(test)]
+slack_oauth_test::capture_logs!();

@@ -5,6 +5,9 @@
 //! be set up (no PyPI), the test prints `SKIPPED: ...` to stderr and passes, unless `CI=true`,
 //! where it fails.
 
+// Every log line and panic of this test process goes to the secret scan (S7).
+slack_oauth_test::capture_logs!();
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

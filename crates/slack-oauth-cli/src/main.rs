@@ -5,6 +5,7 @@
 //! already in use), `2` a usage or configuration error (a missing `SLACK_CLIENT_SECRET`, a bad
 //! flag or URL). Errors print as one line, `error: ` followed by the cause chain.
 //! `rotate` exits with `1` when any token could not be refreshed.
+#![cfg_attr(not(test), forbid(unsafe_code))]
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -148,3 +149,7 @@ mod tests {
         assert_eq!(exit_code(&anyhow::anyhow!("port in use")), 1);
     }
 }
+
+// Every log line and panic of the unit tests goes to the secret scan (S7).
+#[cfg(test)]
+slack_oauth_test::capture_logs!();

@@ -8,6 +8,9 @@
 //! Without Chromium or chromedriver the test prints a loud `SKIPPED:` line and passes, except
 //! under `CI=true`, where it fails.
 
+// Every log line and panic of this test process goes to the secret scan (S7).
+slack_oauth_test::capture_logs!();
+
 #[path = "it/support.rs"]
 mod support;
 

@@ -10,6 +10,7 @@
 //! - [`store_conformance!`]: turns every case into a named `#[test]` for one backend.
 //! - [`fixtures`]: builders for workspace, org-wide, user-only and rotating installations.
 //! - [`assert`](mod@assert): field-by-field comparisons that never print a token.
+//! - [`hygiene`]: captures every log line and panic of a test run for the secret scan (S7).
 //! - [`sqlite`]: a fresh SQLite store in a file under `target/` (feature `sqlite`, default).
 //!
 //! ## Running the suite on your own store
@@ -46,12 +47,14 @@
 //!
 //! It is not a mock of Slack (see `slack-emulator`) and holds no tests of the OAuth flow,
 //! rotation or authorize. It is unpublished: its API changes with the store traits.
+#![forbid(unsafe_code)]
 
 pub mod assert;
 #[cfg(feature = "sqlite")]
 pub mod bench;
 pub mod cases;
 pub mod fixtures;
+pub mod hygiene;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

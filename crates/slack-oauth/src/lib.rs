@@ -14,6 +14,7 @@
 //! | `axum` | yes | `axum` routes and layers |
 //! | `fuzzing` | no | entry points for the `cargo fuzz` targets in `fuzz/`; not API, never in production |
 //! | `failpoints` | no | named crash points (the `fail` crate) in rotation and the stores' commits, for the crash tests; never in production |
+#![cfg_attr(not(test), forbid(unsafe_code))]
 
 pub mod api;
 pub mod authorize;
@@ -33,3 +34,7 @@ pub mod settings;
 pub mod signature;
 pub mod state;
 pub mod store;
+
+// Every log line and panic of the unit tests goes to the secret scan (S7).
+#[cfg(test)]
+slack_oauth_test::capture_logs!();

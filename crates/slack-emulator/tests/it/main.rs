@@ -7,6 +7,9 @@
 //! - `faults`: injected faults and latency.
 //! - `robustness`: concurrency, hostile input, counters, lifecycle.
 
+// Every log line and panic of this test process goes to the secret scan (S7).
+slack_oauth_test::capture_logs!();
+
 mod access;
 mod authorize;
 mod faults;

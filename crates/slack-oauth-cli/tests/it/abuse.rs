@@ -99,7 +99,7 @@ async fn garbage_at_install_and_callback_keeps_memory_and_states_bounded() {
         command()
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
             .env("SLACK_CLIENT_ID", "111.222")
-            .env("SLACK_CLIENT_SECRET", "abuse-test-secret")
+            .env("SLACK_CLIENT_SECRET", "abuse-test-secret-S3NT1N3L")
             .env("SLACK_SCOPES", "chat:write")
             .env("SLACK_API_URL", "http://127.0.0.1:9/api/")
             .env(
@@ -224,7 +224,7 @@ async fn install_page_loads_past_the_per_ip_rate_are_answered_429() {
             .args(["--install-rate-per-ip", "3"])
             .env("SLACK_OAUTH_CLIENT_IP_HEADER", "X-Forwarded-For")
             .env("SLACK_CLIENT_ID", "111.222")
-            .env("SLACK_CLIENT_SECRET", "abuse-test-secret")
+            .env("SLACK_CLIENT_SECRET", "abuse-test-secret-S3NT1N3L")
             .env("SLACK_SCOPES", "chat:write")
             .env("SLACK_API_URL", "http://127.0.0.1:9/api/")
             .env("DATABASE_URL", "memory://"),

@@ -8,6 +8,9 @@
 //! - `serve`: a full install over HTTP against a spawned emulator, then `installations`, then
 //!   graceful shutdown.
 
+// Every log line and panic of this test process goes to the secret scan (S7).
+slack_oauth_test::capture_logs!();
+
 mod abuse;
 mod basics;
 mod demo;

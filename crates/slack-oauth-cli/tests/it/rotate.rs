@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::support::{command, run, stderr, stdout};
 
 const CLIENT_ID: &str = "111.222";
-const CLIENT_SECRET: &str = "rotate-secret";
+const CLIENT_SECRET: &str = "rotate-secret-S3NT1N3L";
 
 struct Setup {
     emulator: Emulator,

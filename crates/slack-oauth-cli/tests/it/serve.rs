@@ -6,7 +6,7 @@ use std::process::Command;
 use crate::support::{command, free_port, run, stderr, stdout, Spawned};
 
 const CLIENT_ID: &str = "111.222";
-const CLIENT_SECRET: &str = "cli-test-secret-0123456789";
+const CLIENT_SECRET: &str = "cli-test-secret-S3NT1N3L-0123456789";
 
 /// `installations …` against `database_url`.
 fn installations(database_url: &str, args: &[&str]) -> std::process::Output {

@@ -47,7 +47,11 @@ pub fn command() -> Command {
 
 /// Runs the binary to completion with `args`.
 pub fn run(command: &mut Command) -> Output {
-    command.stdin(Stdio::null()).output().unwrap()
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    // stderr is the binary's log and errors: scanned for secrets (S7). stdout is not: it holds
+    // what the user asked for (`installations show --show-tokens` prints tokens on purpose).
+    slack_oauth_test::hygiene::record(&output.stderr);
+    output
 }
 
 /// A port that was free a moment ago.

@@ -257,6 +257,11 @@ pub fn failure_page(install_path: &str, reason: &str) -> String {
 /// assert!(response.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
 /// ```
 pub fn html_response(status: StatusCode, body: String) -> Response<String> {
+    // Error pages carry no secret by design; at TRACE they are logged whole, so that the
+    // secret scan over a test run (S7) reads every error body the flow answered with.
+    if status.is_client_error() || status.is_server_error() {
+        tracing::trace!(status = status.as_u16(), body = %body, "error page");
+    }
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -1,5 +1,8 @@
 //! The slack-oauth integration tests: one binary, one module per area.
 
+// Every log line and panic of this test process goes to the secret scan (S7).
+slack_oauth_test::capture_logs!();
+
 // Shared helpers: emulator and client set-up, a canned HTTP server, assertions.
 mod support;
 

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 /// The app's client id, as the emulator is configured by [`config`].
 pub const CLIENT_ID: &str = "111.222";
 /// The app's client secret, as the emulator is configured by [`config`].
-pub const CLIENT_SECRET: &str = "it-client-secret-0123456789";
+pub const CLIENT_SECRET: &str = "it-client-secret-S3NT1N3L-0123456789";
 /// A redirect URI for codes issued in tests.
 pub const REDIRECT_URI: &str = "https://app.test/slack/oauth_redirect";
 

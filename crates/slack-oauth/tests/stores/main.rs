@@ -6,6 +6,9 @@
 //! - `interop`: real Python `slack_sdk` and this crate sharing one SQLite file, both ways.
 //! - `postgres`: `PostgresStore` against a real server (see that module).
 
+// Every log line and panic of this test process goes to the secret scan (S7).
+slack_oauth_test::capture_logs!();
+
 #[cfg(feature = "sqlite")]
 mod interop;
 mod memory;

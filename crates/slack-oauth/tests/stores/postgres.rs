@@ -59,9 +59,10 @@ async fn rotation_updates_every_row_holding_the_old_refresh_token() {
     // The loser of a race finds nothing left to update.
     assert!(!store.update_rotated_token(&bot_update).await.unwrap());
     let old_left: i64 = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM slack_bots WHERE bot_refresh_token = 'xoxe-1-old') \
-         + (SELECT count(*) FROM slack_installations WHERE bot_refresh_token = 'xoxe-1-old')",
+        "SELECT (SELECT count(*) FROM slack_bots WHERE bot_refresh_token = $1) \
+         + (SELECT count(*) FROM slack_installations WHERE bot_refresh_token = $1)",
     )
+    .bind("xoxe-1-old") // fake
     .fetch_one(store.pool())
     .await
     .unwrap();

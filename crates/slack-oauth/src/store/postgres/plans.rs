@@ -23,7 +23,7 @@ async fn latest_lookups_scan_an_index_without_sorting() {
         "INSERT INTO slack_installations (client_id, app_id, enterprise_id, team_id, bot_token, \
            user_id, is_enterprise_install, installed_at) \
          SELECT '111.222', 'A1', CASE WHEN g % 10 = 0 THEN 'E' || g END, \
-           CASE WHEN g % 100 <> 0 THEN 'T' || g END, 'xoxb-' || g, 'U' || (g % 7), \
+           CASE WHEN g % 100 <> 0 THEN 'T' || g END, 'plan-test-bot-' || g, 'U' || (g % 7), \
            g % 100 = 0, timestamp '2026-01-01' + v * interval '1 day' \
          FROM generate_series(1, 20000) g, generate_series(1, 5) v; \
          INSERT INTO slack_bots (client_id, app_id, enterprise_id, team_id, bot_token, \

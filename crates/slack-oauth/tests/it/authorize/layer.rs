@@ -13,7 +13,7 @@ use slack_oauth::store::{InstallationQuery, InstallationStore, MemoryStore};
 use slack_oauth_test::fixtures;
 use tower::ServiceExt;
 
-const SECRET: &str = "layer-test-signing-secret";
+const SECRET: &str = "layer-test-signing-secret-S3NT1N3L";
 const NOW: i64 = 1_767_225_600;
 
 async fn handler(auth: Option<Authorized>) -> String {

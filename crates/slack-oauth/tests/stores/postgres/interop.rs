@@ -17,26 +17,41 @@ async fn rows_written_by_sqlalchemy_are_read() {
     let store = schema.store().await;
     // As slack_sdk's SQLAlchemy store writes them: no org is NULL, timestamps are naive UTC with
     // microseconds, scopes comma-joined, and a user-only save adds a bot row with a NULL token.
-    sqlx::raw_sql(
+    // The tokens are bound, as SQLAlchemy binds them: statement text is logged (sqlx, at DEBUG)
+    // and the secret scan (S7) reads every log line.
+    let (bot_token, refresh_token) = ("xoxe.xoxb-1", "xoxe-1-r"); // fake
+    let (user_token, other_app_token) = ("xoxp-2", "xoxb-other-app"); // fake
+    sqlx::query(
         "INSERT INTO slack_installations (client_id, app_id, enterprise_id, team_id, team_name, \
            bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token, bot_token_expires_at, \
            user_id, user_token, user_scopes, is_enterprise_install, token_type, installed_at) \
-         VALUES ('111.222', 'A111', NULL, 'T1', 'one', 'xoxe.xoxb-1', 'B1', 'UB1', \
-           'chat:write,commands', 'xoxe-1-r', '2023-11-15 10:13:20', 'U1', NULL, NULL, false, \
+         VALUES ('111.222', 'A111', NULL, 'T1', 'one', $1, 'B1', 'UB1', \
+           'chat:write,commands', $2, '2023-11-15 10:13:20', 'U1', NULL, NULL, false, \
            'bot', '2023-11-14 22:13:20.123456'), \
            ('111.222', 'A111', NULL, 'T1', 'one', NULL, NULL, NULL, 'openid', NULL, NULL, \
-           'U2', 'xoxp-2', 'openid', false, NULL, '2023-11-14 22:13:21.5'); \
-         INSERT INTO slack_bots (client_id, app_id, enterprise_id, team_id, bot_token, bot_id, \
+           'U2', $3, 'openid', false, NULL, '2023-11-14 22:13:21.5')",
+    )
+    .bind(bot_token)
+    .bind(refresh_token)
+    .bind(user_token)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO slack_bots (client_id, app_id, enterprise_id, team_id, bot_token, bot_id, \
            bot_user_id, bot_scopes, bot_refresh_token, bot_token_expires_at, \
            is_enterprise_install, installed_at) \
-         VALUES ('111.222', 'A111', NULL, 'T1', 'xoxe.xoxb-1', 'B1', 'UB1', \
-           'chat:write,commands', 'xoxe-1-r', '2023-11-15 10:13:20', false, \
+         VALUES ('111.222', 'A111', NULL, 'T1', $1, 'B1', 'UB1', \
+           'chat:write,commands', $2, '2023-11-15 10:13:20', false, \
            '2023-11-14 22:13:20.123456'), \
            ('111.222', 'A111', NULL, 'T1', NULL, NULL, NULL, 'openid', NULL, NULL, false, \
            '2023-11-14 22:13:21.5'), \
-           ('999.999', 'A999', NULL, 'T1', 'xoxb-other-app', 'B9', 'UB9', NULL, NULL, NULL, \
-           false, '2030-01-01 00:00:00');",
+           ('999.999', 'A999', NULL, 'T1', $3, 'B9', 'UB9', NULL, NULL, NULL, \
+           false, '2030-01-01 00:00:00')",
     )
+    .bind(bot_token)
+    .bind(refresh_token)
+    .bind(other_app_token)
     .execute(store.pool())
     .await
     .unwrap();
