@@ -225,7 +225,7 @@ async fn plaintext_rows_stay_readable_and_rotate_once_keys_are_set() {
         )
         .await
         .unwrap();
-    assert!(dump(&plain).await.contains("xoxe.xoxb-T1-U1"));
+    assert!(dump(&plain).await.contains("xoxe.xoxb-T1-U1")); // fake
     plain.close().await;
 
     let store = schema.encrypted_store(keys(K1)).await.unwrap();
@@ -256,8 +256,8 @@ async fn plaintext_rows_stay_readable_and_rotate_once_keys_are_set() {
     assert_eq!(rotated.bot_token.unwrap().secret(), "xoxe.xoxb-rotated"); // fake
                                                                           // The rotation sealed what it wrote; what it did not touch is still plaintext.
     let text = dump(&store).await;
-    assert!(!text.contains("xoxe.xoxb-rotated"), "{text}");
-    assert!(text.contains("xoxe.xoxp-T1-U1"), "{text}");
+    assert!(!text.contains("xoxe.xoxb-rotated"), "{text}"); // fake
+    assert!(text.contains("xoxe.xoxp-T1-U1"), "{text}"); // fake
 
     // The reinstall mark finds a plaintext refresh token and a sealed one alike.
     let flag = ReinstallFlag::new("invalid_refresh_token", now());
@@ -378,20 +378,23 @@ async fn reencrypting_moves_every_row_to_the_new_key_while_saves_and_rotations_g
                 for user in [false, true] {
                     let refresh = |generation: u32| {
                         let who = if user { "user" } else { "bot" };
-                        if generation == 0 {
-                            RefreshToken::new(format!("xoxe-1-{who}-{team}-U1-0"))
+                        // The fixture's first refresh tokens, then this task's.
+                        let suffix = if generation == 0 {
+                            "U1-0".to_owned()
                         } else {
-                            RefreshToken::new(format!("xoxe-1-{who}-{team}-r{generation}"))
-                        }
+                            format!("r{generation}")
+                        };
+                        let token = format!("xoxe-1-{who}-{team}-{suffix}"); // fake
+                        RefreshToken::new(token)
                     };
                     let token = if user {
                         RotatedToken::User {
                             user_id: "U1".into(),
-                            token: format!("xoxe.xoxp-{team}-r{new}").into(),
+                            token: format!("xoxe.xoxp-{team}-r{new}").into(), // fake
                         }
                     } else {
                         RotatedToken::Bot {
-                            token: format!("xoxe.xoxb-{team}-r{new}").into(),
+                            token: format!("xoxe.xoxb-{team}-r{new}").into(), // fake
                         }
                     };
                     let update = TokenUpdate {
@@ -460,11 +463,11 @@ async fn reencrypting_moves_every_row_to_the_new_key_while_saves_and_rotations_g
         if *generation > 0 {
             assert_eq!(
                 found.bot_token.unwrap().secret(),
-                format!("xoxe.xoxb-T{workspace}-r{generation}")
+                format!("xoxe.xoxb-T{workspace}-r{generation}") // fake
             );
             assert_eq!(
                 found.user_refresh_token.unwrap().secret(),
-                format!("xoxe-1-user-T{workspace}-r{generation}")
+                format!("xoxe-1-user-T{workspace}-r{generation}") // fake
             );
         }
         assert!(found.incoming_webhook_url.is_some());
