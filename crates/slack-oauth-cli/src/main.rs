@@ -12,10 +12,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// jemalloc instead of glibc's allocator (where it builds): a request allocates many small, short-lived buffers,
-/// and glibc's free-list upkeep (`malloc_consolidate`) took about 5% of `serve`'s CPU per install
-/// flow (see BENCHMARKS.md).
-#[cfg(not(target_env = "msvc"))]
+/// jemalloc instead of glibc's allocator (where it builds): a request allocates many small,
+/// short-lived buffers, and glibc's free-list upkeep (`malloc_consolidate`) took about 5% of
+/// `serve`'s CPU per install flow (see BENCHMARKS.md). The default `jemalloc` feature; without
+/// it, the system allocator.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -296,6 +296,11 @@ pub(crate) struct TokenCipher {
 }
 
 impl TokenCipher {
+    // The SQL stores' (and the fuzzing entry points'); unused in a build without them.
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "postgres", feature = "fuzzing")),
+        allow(dead_code)
+    )]
     pub(crate) fn new(keys: Option<EncryptionKeys>) -> Self {
         Self { keys }
     }
@@ -344,6 +349,7 @@ impl TokenCipher {
     /// Every form `plaintext` may be stored in at `field` of `owner`: as is (written before
     /// keys were set, or without keys) and sealed under each key. A compare-and-swap matches a
     /// stored value against these.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn stored_forms(
         &self,
         field: Field,
