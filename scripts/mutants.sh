@@ -1,22 +1,48 @@
 #!/usr/bin/env bash
-# S11, test strength: cargo-mutants over the modules whose mistakes would lose or leak a token
-# (rotation, state, signature, encryption; see .cargo/mutants.toml). Not part of CI: a full run
-# takes hours on two cores. Results land in mutants.out/ (caught.txt, missed.txt, ...).
+# S11, test strength: cargo-mutants over the modules whose mistakes would lose or leak a token.
+# Not part of CI: a full run takes hours on two cores. Each module runs with the tests that
+# exercise it, so that a mutant costs one incremental build and seconds of tests.
 #
-#   scripts/mutants.sh                 # every mutant
-#   scripts/mutants.sh --shard 0/4     # a quarter of them (shards 0/4 .. 3/4 together: all)
-#   scripts/mutants.sh --iterate       # only those not caught by the previous run
+#   scripts/mutants.sh signature        # one module: signature, state, encryption, rotation
+#   scripts/mutants.sh rotation --shard 0/4   # extra arguments go to cargo mutants
+#   scripts/mutants.sh all              # the four, one after the other
 #
-# Each mutant runs the library's tests that exercise these modules: its unit tests, the
-# integration tests of rotation, authorize, the flow, the API and the properties, and the
-# stores' conformance cases on memory, SQLite and (with TEST_DATABASE_URL) PostgreSQL.
+# Results land in mutants.out/<module>/ (caught.txt, missed.txt, timeout.txt, unviable.txt);
+# `--iterate` reruns only what a previous run of that module did not catch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null 2>&1 || cargo install cargo-mutants --locked
 export TEST_DATABASE_URL=${TEST_DATABASE_URL:-postgres://root@127.0.0.1:5432/slack_oauth_ci}
-# The long reliability trials (R-numbered, SIGKILL loops, child workers) check timing and
-# crash behaviour that the unit and conformance tests already pin; leaving them out keeps a
-# mutant under a minute.
-filter='not (test(/::r[0-9]+_/) | test(killed) | test(worker) | test(loss_window) | test(reencrypting) | test(interop))'
-exec cargo mutants -p slack-oauth --all-features --test-package slack-oauth \
-  --minimum-test-timeout 60 "$@" -- -E "$filter"
+
+module=${1:?"usage: scripts/mutants.sh signature|state|encryption|rotation|all [cargo mutants args]"}
+shift
+if [ "$module" = all ]; then
+  for each in signature state encryption rotation; do "$0" "$each" "$@"; done
+  exit 0
+fi
+
+# The long reliability trials (R-numbered, SIGKILL loops, child workers) pin timing and crash
+# behaviour that the unit and conformance tests already cover for these modules.
+slow='test(/::r[0-9]+_/) | test(killed) | test(worker) | test(loss_window) | test(interop) | test(python)'
+case "$module" in
+  signature)
+    files=(-f 'crates/slack-oauth/src/signature/*.rs')
+    tests='test(signature) | test(layer) | test(properties)'
+    binaries=(--lib --test it) ;;
+  state)
+    files=(-f 'crates/slack-oauth/src/state/*.rs')
+    tests='test(state) | test(cookie) | test(flow) | test(properties)'
+    binaries=(--lib --test it) ;;
+  encryption)
+    files=(-f 'crates/slack-oauth/src/encryption.rs')
+    tests='test(encrypt) | test(envelope) | test(keys) | test(properties)'
+    binaries=(--lib --test it --test stores) ;;
+  rotation)
+    files=(-f 'crates/slack-oauth/src/rotation/*.rs')
+    tests='test(rotat) | test(authoriz) | test(refresh) | test(lease) | test(reinstall) | test(custody)'
+    binaries=(--lib --test it --test stores) ;;
+  *) echo "unknown module $module" >&2; exit 2 ;;
+esac
+exec cargo mutants -p slack-oauth --all-features --test-package slack-oauth "${files[@]}" \
+  -e '**/tests.rs' --output "mutants.out/$module" --minimum-test-timeout 60 "$@" -- \
+  "${binaries[@]}" -E "($tests) and not ($slow)"

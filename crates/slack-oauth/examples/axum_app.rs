@@ -1,5 +1,6 @@
-//! A Slack app on axum: "Add to Slack" routes, and `/slack/events` behind signature verification
-//! and authorize, storing installations in SQLite (`app.db`) behind the authorize cache.
+//! A Slack app on axum, wired by `SlackApp`: "Add to Slack" routes, and `/slack/events` behind
+//! signature verification and authorize (expiring tokens refreshed on the way), storing
+//! installations where `DATABASE_URL` says (default: `slack-oauth.db`, SQLite).
 //!
 //! Against the local emulator (no Slack workspace needed), in two terminals:
 //!
@@ -15,29 +16,18 @@
 //! `http://127.0.0.1:3000/slack/events` (`slack_oauth::signature::sign` makes the signature).
 
 use axum::{body::Bytes, extract::State, routing::post, Router};
-use slack_oauth::authorize::{AuthorizeLayer, Authorized, Authorizer, CachedStore, Incoming};
-use slack_oauth::secret::{AccessToken, SigningSecret};
-use slack_oauth::signature::VerifySignatureLayer;
-use slack_oauth::{api::Client, flow::OAuthFlow, settings::OAuthSettings, store::SqliteStore};
+use slack_oauth::authorize::Incoming;
+use slack_oauth::{Authorized, Client, SlackApp};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let settings = OAuthSettings::from_env()?;
-    let api_url = std::env::var("SLACK_API_URL").unwrap_or("https://slack.com/api/".into());
-    let client = Client::builder().base_url(api_url).build()?;
-    let sqlite = SqliteStore::connect("sqlite://app.db", settings.client_id.clone()).await?;
-    let store = CachedStore::new(sqlite); // one handle: the flow's saves invalidate the cache
-    let flow = OAuthFlow::new(settings, store.clone(), client.clone())?;
-    let signing_secret = SigningSecret::new(std::env::var("SLACK_SIGNING_SECRET")?);
+    let slack = SlackApp::from_env().await?;
     let events = Router::new()
         .route("/slack/events", post(events))
-        .layer(AuthorizeLayer::new(Authorizer::new(store)))
-        .layer(VerifySignatureLayer::new(signing_secret))
-        .with_state(client);
-    let app = slack_oauth::axum::routes(&flow)
-        .with_state(flow)
-        .merge(events);
+        .with_state(slack.client().clone());
+    let app = slack.install_routes().merge(slack.authorized(events));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    println!("listening on http://127.0.0.1:3000/slack/install");
     axum::serve(listener, app).await?;
     Ok(())
 }
@@ -50,8 +40,10 @@ async fn events(State(client): State<Client>, auth: Option<Authorized>, body: By
     let Some(Authorized(result)) = auth else {
         return String::new(); // lifecycle events (already applied) and other no-authorize bodies
     };
-    let token = AccessToken::new(result.token().unwrap_or_default());
-    match client.auth_test(&token).await {
+    let Some(token) = result.bot_token else {
+        return String::new();
+    };
+    match client.auth_test(&token.into()).await {
         Ok(who) => println!("event for team {:?} as {:?}", who.team_id, who.user_id),
         Err(error) => eprintln!("auth.test failed: {error}"),
     }

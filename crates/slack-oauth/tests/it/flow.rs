@@ -10,7 +10,7 @@
 //!   `MemoryStore`: workspace, org-wide, user-only installs, Slack's failures, storage failures,
 //!   replays, expiry, and a browser-like walk that keeps its cookies.
 
-mod fixtures;
+pub(crate) mod fixtures;
 
 mod emulator;
 mod router;

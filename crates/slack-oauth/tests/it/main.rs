@@ -26,3 +26,6 @@ mod properties;
 // S4: fuzzed success, failure and org redirect targets never leave the allowed hosts; the
 // redirect_uri sent to Slack is the configured one, byte for byte.
 mod redirects;
+
+// `SlackApp`: the common case wired (settings, store, flow, authorize, layers), end to end.
+mod app;
