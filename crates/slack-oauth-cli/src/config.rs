@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::Args;
 use slack_oauth::api::Client;
 use slack_oauth::encryption::{EncryptionKeys, ENCRYPTION_KEYS_ENV};
-use slack_oauth::settings::OAuthSettings;
+use slack_oauth::settings::{self, OAuthSettings};
 use slack_oauth::store::AnyStore;
 
 use crate::UsageError;
@@ -21,38 +21,41 @@ pub(crate) const DEFAULT_API_URL: &str = "https://slack.com/api/";
 /// Where `serve` listens by default.
 pub(crate) const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
-/// The OAuth settings as flags; each one overrides the environment variable it names.
+/// The OAuth settings as flags, each with the environment variable it overrides (clap reads
+/// both: the flag, else the variable, else the default; a blank variable counts as unset, see
+/// [`blank_env_is_unset`]).
 #[derive(Debug, Default, Args)]
 pub(crate) struct SettingsArgs {
-    /// The app's client id [env: SLACK_CLIENT_ID]
-    #[arg(long)]
+    /// The app's client id
+    #[arg(long, env = "SLACK_CLIENT_ID")]
     pub(crate) client_id: Option<String>,
-    /// Bot scopes, comma-separated [env: SLACK_SCOPES]
-    #[arg(long)]
+    /// Bot scopes, comma-separated
+    #[arg(long, env = "SLACK_SCOPES")]
     pub(crate) scopes: Option<String>,
-    /// User scopes, comma-separated [env: SLACK_USER_SCOPES]
-    #[arg(long)]
+    /// User scopes, comma-separated
+    #[arg(long, env = "SLACK_USER_SCOPES")]
     pub(crate) user_scopes: Option<String>,
-    /// The redirect URI registered with Slack [env: SLACK_REDIRECT_URI]
-    #[arg(long)]
+    /// The redirect URI registered with Slack
+    #[arg(long, env = "SLACK_REDIRECT_URI")]
     pub(crate) redirect_uri: Option<String>,
-    /// Slack's authorize page.
+    /// Slack's authorize page
+    #[arg(long, env = "SLACK_AUTHORIZE_URL", default_value = settings::DEFAULT_AUTHORIZE_URL)]
+    pub(crate) authorize_url: String,
+    /// The install path
+    #[arg(long, env = "SLACK_INSTALL_PATH", default_value = settings::DEFAULT_INSTALL_PATH)]
+    pub(crate) install_path: String,
+    /// The redirect (callback) path
     #[arg(
         long,
-        help = "Slack's authorize page [env: SLACK_AUTHORIZE_URL; default https://slack.com/oauth/v2/authorize]"
+        env = "SLACK_REDIRECT_URI_PATH",
+        default_value = settings::DEFAULT_REDIRECT_URI_PATH
     )]
-    pub(crate) authorize_url: Option<String>,
-    /// The install path [env: SLACK_INSTALL_PATH; default /slack/install]
-    #[arg(long)]
-    pub(crate) install_path: Option<String>,
-    /// The redirect (callback) path [env: SLACK_REDIRECT_URI_PATH; default /slack/oauth_redirect]
-    #[arg(long)]
-    pub(crate) redirect_uri_path: Option<String>,
-    /// Where to send the browser after a successful install [env: SLACK_SUCCESS_URL]
-    #[arg(long)]
+    pub(crate) redirect_uri_path: String,
+    /// Where to send the browser after a successful install
+    #[arg(long, env = "SLACK_SUCCESS_URL")]
     pub(crate) success_url: Option<String>,
-    /// Where to send the browser after a failed install [env: SLACK_FAILURE_URL]
-    #[arg(long)]
+    /// Where to send the browser after a failed install
+    #[arg(long, env = "SLACK_FAILURE_URL")]
     pub(crate) failure_url: Option<String>,
     #[command(flatten)]
     pub(crate) insecure: InsecureSlackUrlArg,
@@ -63,36 +66,41 @@ pub(crate) struct SettingsArgs {
 pub(crate) struct InsecureSlackUrlArg {
     /// Accept plain-http Slack URLs (API, authorize page) on hosts other than this machine; the
     /// client secret and tokens then cross the network unencrypted. For test networks only
-    #[arg(long, env = slack_oauth::settings::ALLOW_INSECURE_SLACK_URL_ENV)]
+    #[arg(long, env = settings::ALLOW_INSECURE_SLACK_URL_ENV)]
     pub(crate) allow_insecure_slack_url: bool,
 }
 
 impl SettingsArgs {
-    /// The flag values by the environment variable they override.
+    /// The values of these flags (or of their variables, as clap read them) by variable name.
     fn overrides(&self) -> HashMap<&'static str, String> {
+        let insecure = self.insecure.allow_insecure_slack_url.to_string();
         [
-            ("SLACK_CLIENT_ID", &self.client_id),
-            ("SLACK_SCOPES", &self.scopes),
-            ("SLACK_USER_SCOPES", &self.user_scopes),
-            ("SLACK_REDIRECT_URI", &self.redirect_uri),
-            ("SLACK_AUTHORIZE_URL", &self.authorize_url),
-            ("SLACK_INSTALL_PATH", &self.install_path),
-            ("SLACK_REDIRECT_URI_PATH", &self.redirect_uri_path),
-            ("SLACK_SUCCESS_URL", &self.success_url),
-            ("SLACK_FAILURE_URL", &self.failure_url),
+            ("SLACK_CLIENT_ID", self.client_id.as_deref()),
+            ("SLACK_SCOPES", self.scopes.as_deref()),
+            ("SLACK_USER_SCOPES", self.user_scopes.as_deref()),
+            ("SLACK_REDIRECT_URI", self.redirect_uri.as_deref()),
+            ("SLACK_AUTHORIZE_URL", Some(self.authorize_url.as_str())),
+            ("SLACK_INSTALL_PATH", Some(self.install_path.as_str())),
             (
-                slack_oauth::settings::ALLOW_INSECURE_SLACK_URL_ENV,
-                &Some(self.insecure.allow_insecure_slack_url.to_string()),
+                "SLACK_REDIRECT_URI_PATH",
+                Some(self.redirect_uri_path.as_str()),
+            ),
+            ("SLACK_SUCCESS_URL", self.success_url.as_deref()),
+            ("SLACK_FAILURE_URL", self.failure_url.as_deref()),
+            (
+                settings::ALLOW_INSECURE_SLACK_URL_ENV,
+                Some(insecure.as_str()),
             ),
         ]
         .into_iter()
-        .filter_map(|(name, value)| value.clone().map(|value| (name, value)))
+        .filter_map(|(name, value)| value.map(|value| (name, value.to_owned())))
         .collect()
     }
 
-    /// The settings from these flags, then the environment. The client secret comes only from
-    /// `SLACK_CLIENT_SECRET`, so that it never shows in a process list.
-    pub(crate) fn settings(&self) -> Result<OAuthSettings, slack_oauth::settings::ConfigError> {
+    /// The settings from these flags and their variables; what has no flag comes from the
+    /// environment: the client secret, only from `SLACK_CLIENT_SECRET` so that it never shows
+    /// in a process list, and `SLACK_OAUTH_MAX_LIVE_STATES`.
+    pub(crate) fn settings(&self) -> Result<OAuthSettings, settings::ConfigError> {
         let overrides = self.overrides();
         OAuthSettings::from_lookup(|name| {
             overrides
@@ -104,21 +112,39 @@ impl SettingsArgs {
 }
 
 /// Where installations live.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Args)]
 pub(crate) struct StoreArgs {
-    /// The store: sqlite://FILE, postgres://..., memory:// [env: DATABASE_URL; default sqlite://slack-oauth.db]
-    #[arg(long)]
-    pub(crate) database_url: Option<String>,
+    /// The store: sqlite://FILE, postgres://..., memory://
+    // Its value is not shown in --help: a PostgreSQL URL may hold a password.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub(crate) database_url: String,
 }
 
 impl StoreArgs {
     /// The flag, else `DATABASE_URL`, else [`DEFAULT_DATABASE_URL`].
-    pub(crate) fn url(&self) -> String {
-        self.database_url
-            .clone()
-            .or_else(|| env_nonempty("DATABASE_URL"))
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())
+    pub(crate) fn url(&self) -> &str {
+        &self.database_url
     }
+}
+
+/// The command line with every argument whose environment variable is set but blank left
+/// without its variable, so that a blank variable counts as unset (the flag's default applies)
+/// as it does for the variables read without clap ([`env_nonempty`]) and in
+/// [`OAuthSettings::from_lookup`]. clap would take `NAME=` as the value "".
+pub(crate) fn blank_env_is_unset(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let blank = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.to_string_lossy().trim().is_empty());
+            if blank {
+                arg.env(None)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(blank_env_is_unset)
 }
 
 /// Connects to the store at `url` for the app `client_id`.
@@ -137,18 +163,14 @@ pub(crate) fn encryption_keys() -> Result<Option<EncryptionKeys>, UsageError> {
         .transpose()
 }
 
-/// A Web API client for `api_url` (flag, else `SLACK_API_URL`, else Slack's).
+/// A Web API client for `url` (`--api-url`, else `SLACK_API_URL`, else Slack's).
 pub(crate) fn api_client(
-    api_url: Option<&str>,
+    url: &str,
     slack_timeout: Duration,
     insecure: &InsecureSlackUrlArg,
 ) -> anyhow::Result<Client> {
-    let url = api_url
-        .map(str::to_owned)
-        .or_else(|| env_nonempty("SLACK_API_URL"))
-        .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
     Client::builder()
-        .base_url(url.clone())
+        .base_url(url)
         .allow_insecure_base_url(insecure.allow_insecure_slack_url)
         .request_timeout(slack_timeout)
         .build()
@@ -177,7 +199,8 @@ pub(crate) fn parse_addr(value: &str, source: &str) -> Result<SocketAddr, UsageE
     })
 }
 
-/// An environment variable, if set to something other than blanks.
+/// An environment variable, if set to something other than blanks: for the variables that have
+/// no flag (flags and their variables are clap's).
 pub(crate) fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }

@@ -51,8 +51,8 @@ pub(crate) enum InstallationsCommand {
 /// The store and the app.
 #[derive(Debug, Args)]
 pub(crate) struct CommonArgs {
-    /// The app whose installations to read [env: SLACK_CLIENT_ID; default: every app in the store]
-    #[arg(long)]
+    /// The app whose installations to read (default: every app in the store)
+    #[arg(long, env = "SLACK_CLIENT_ID")]
     client_id: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
@@ -124,13 +124,9 @@ impl TargetArgs {
 impl CommonArgs {
     /// The given client id, else every client id the store holds.
     async fn client_ids(&self) -> anyhow::Result<Vec<String>> {
-        match self
-            .client_id
-            .clone()
-            .or_else(|| config::env_nonempty("SLACK_CLIENT_ID"))
-        {
-            Some(client_id) => Ok(vec![client_id]),
-            None => crate::apps::client_ids(&self.store.url()).await,
+        match &self.client_id {
+            Some(client_id) => Ok(vec![client_id.clone()]),
+            None => crate::apps::client_ids(self.store.url()).await,
         }
     }
 
@@ -138,10 +134,10 @@ impl CommonArgs {
     async fn store_for_one_app(&self) -> anyhow::Result<AnyStore> {
         let ids = self.client_ids().await?;
         match ids.as_slice() {
-            [client_id] => config::connect_store(&self.store.url(), client_id).await,
+            [client_id] => config::connect_store(self.store.url(), client_id).await,
             [] => Err(anyhow::anyhow!(
                 "no installations in {}",
-                config::redact_url(&self.store.url())
+                config::redact_url(self.store.url())
             )),
             several => Err(UsageError(format!(
                 "the store holds installations of several apps ({}): pass --client-id or set \
@@ -163,7 +159,7 @@ pub(crate) async fn run(command: InstallationsCommand) -> anyhow::Result<ExitCod
         } => {
             let mut installations = Vec::new();
             for client_id in common.client_ids().await? {
-                let store = config::connect_store(&common.store.url(), &client_id).await?;
+                let store = config::connect_store(common.store.url(), &client_id).await?;
                 let listed = store
                     .list_installations()
                     .await

@@ -47,7 +47,7 @@ pub(crate) async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             batch_size,
             json,
             store,
-        } => rotate(&store.url(), batch_size, json).await,
+        } => rotate(store.url(), batch_size, json).await,
         KeysCommand::Generate { key_id } => {
             let key_id = key_id.unwrap_or_else(|| {
                 let today = time::OffsetDateTime::now_utc().date();

@@ -10,7 +10,8 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// jemalloc instead of glibc's allocator (where it builds): a request allocates many small,
 /// short-lived buffers, and glibc's free-list upkeep (`malloc_consolidate`) took about 5% of
@@ -69,7 +70,7 @@ enum Command {
 pub(crate) struct UsageError(pub(crate) String);
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     init_tracing();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -86,6 +87,21 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&error))
         }
     }
+}
+
+/// The command line: each flag, else its environment variable (a blank one counts as unset),
+/// else its default. Exits with code 2 on a usage error, 0 after `--help` or `--version`.
+fn parse_command_line() -> Cli {
+    let mut command = config::blank_env_is_unset(Cli::command());
+    let matches = command.get_matches_mut();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| {
+        error.format(&mut command).exit();
+    });
+    if let (Command::Serve(args), Some(("serve", serve))) = (&mut cli.command, matches.subcommand())
+    {
+        args.addr_from_env = serve.value_source("addr") == Some(ValueSource::EnvVariable);
+    }
+    cli
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

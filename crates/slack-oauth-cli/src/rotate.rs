@@ -42,9 +42,9 @@ pub(crate) struct RotateArgs {
     /// refresh token was spent
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::config::parse_slack_timeout)]
     slack_timeout: Duration,
-    /// The Slack Web API base URL [env: SLACK_API_URL; default https://slack.com/api/]
-    #[arg(long)]
-    api_url: Option<String>,
+    /// The Slack Web API base URL
+    #[arg(long, env = "SLACK_API_URL", default_value = crate::config::DEFAULT_API_URL)]
+    api_url: String,
     #[command(flatten)]
     insecure: crate::config::InsecureSlackUrlArg,
     #[command(flatten)]
@@ -54,8 +54,8 @@ pub(crate) struct RotateArgs {
 /// Runs one pass, or one pass every `--every` until Ctrl-C / SIGTERM.
 pub(crate) async fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {
     let (client_id, client_secret) = credentials()?;
-    let client = api_client(args.api_url.as_deref(), args.slack_timeout, &args.insecure)?;
-    let store = connect_store(&args.store.url(), &client_id).await?;
+    let client = api_client(&args.api_url, args.slack_timeout, &args.insecure)?;
+    let store = connect_store(args.store.url(), &client_id).await?;
     let rotator = TokenRotator::new(client, ClientCredentials::new(client_id, client_secret));
     let rotation = Rotation::new(rotator, store)
         .minutes_before_expiration(args.minutes_before_expiration)
@@ -77,6 +77,7 @@ pub(crate) async fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The app's credentials, from the environment only (`rotate` has no flag for them).
 fn credentials() -> anyhow::Result<(String, String)> {
     let id = env_nonempty("SLACK_CLIENT_ID");
     let secret = env_nonempty("SLACK_CLIENT_SECRET");

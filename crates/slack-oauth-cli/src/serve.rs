@@ -34,15 +34,15 @@ use crate::install_rate::{self, InstallRate, PeerAddr};
 /// Flags of `slack-oauth serve`; each overrides its environment variable.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Where to listen [env: SLACK_OAUTH_ADDR; default 127.0.0.1:3000]
-    #[arg(long)]
-    addr: Option<String>,
-    /// Slack's Web API base URL.
-    #[arg(
-        long,
-        help = "Slack's Web API base URL [env: SLACK_API_URL; default https://slack.com/api/]"
-    )]
-    api_url: Option<String>,
+    /// Where to listen
+    #[arg(long, env = "SLACK_OAUTH_ADDR", default_value = config::DEFAULT_ADDR)]
+    addr: String,
+    /// Whether `addr` came from `SLACK_OAUTH_ADDR` (for the error naming it); set by `main`.
+    #[arg(skip)]
+    pub(crate) addr_from_env: bool,
+    /// Slack's Web API base URL
+    #[arg(long, env = "SLACK_API_URL", default_value = config::DEFAULT_API_URL)]
+    api_url: String,
     /// Hard deadline of one Slack API call (the code exchange, token refreshes), in seconds,
     /// retries and Retry-After waits included
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = config::parse_slack_timeout)]
@@ -79,18 +79,14 @@ pub(crate) struct ServeArgs {
 /// Runs the server until SIGINT or SIGTERM.
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings.settings()?;
-    let (addr, source) = match (&args.addr, config::env_nonempty("SLACK_OAUTH_ADDR")) {
-        (Some(addr), _) => (addr.clone(), "--addr"),
-        (None, Some(addr)) => (addr, "SLACK_OAUTH_ADDR"),
-        (None, None) => (config::DEFAULT_ADDR.to_owned(), "the default address"),
+    let source = if args.addr_from_env {
+        "SLACK_OAUTH_ADDR"
+    } else {
+        "--addr"
     };
-    let addr = config::parse_addr(&addr, source)?;
-    let client = config::api_client(
-        args.api_url.as_deref(),
-        args.slack_timeout,
-        &args.settings.insecure,
-    )?;
-    let store = config::connect_store(&args.store.url(), settings.client_id.as_str()).await?;
+    let addr = config::parse_addr(&args.addr, source)?;
+    let client = config::api_client(&args.api_url, args.slack_timeout, &args.settings.insecure)?;
+    let store = config::connect_store(args.store.url(), settings.client_id.as_str()).await?;
     let backend = store.backend();
     let flow = OAuthFlow::new(settings, store, client)?;
     let listener = TcpListener::bind(addr)

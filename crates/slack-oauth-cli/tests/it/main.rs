@@ -4,6 +4,7 @@
 //! - `basics`: `--help`, `--version`, usage and configuration errors (exit code 2).
 //! - `demo`: the demo's install URL, through the approve page, then `installations list`.
 //! - `emulate`: the emulator as a process.
+//! - `env`: flags and their environment variables: precedence, blank variables, `--help`.
 //! - `rotate`: batch rotation against a spawned emulator on a SQLite file.
 //! - `serve`: a full install over HTTP against a spawned emulator, then `installations`, then
 //!   graceful shutdown.
@@ -15,6 +16,7 @@ mod abuse;
 mod basics;
 mod demo;
 mod emulate;
+mod env;
 mod rotate;
 mod serve;
 mod support;

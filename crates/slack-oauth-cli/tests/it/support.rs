@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Variables the binary reads; removed so the caller's environment cannot leak in.
-const VARIABLES: [&str; 18] = [
+const VARIABLES: [&str; 20] = [
     "SLACK_CLIENT_ID",
     "SLACK_CLIENT_SECRET",
     "SLACK_SCOPES",
@@ -28,6 +28,8 @@ const VARIABLES: [&str; 18] = [
     "SLACK_TOKEN_ENCRYPTION_KEYS",
     "SLACK_OAUTH_MAX_LIVE_STATES",
     "SLACK_OAUTH_ALLOW_INSECURE_SLACK_URL",
+    "SLACK_OAUTH_INSTALL_RATE_PER_IP",
+    "SLACK_OAUTH_CLIENT_IP_HEADER",
     "RUST_LOG",
     "NO_COLOR",
 ];
