@@ -40,16 +40,13 @@ pub fn refresh_from(
     })
 }
 
-/// The columns the stores encrypt, as (table, column).
-pub const ENCRYPTED_FIELDS: [(&str, &str); 7] = [
-    ("slack_installations", "bot_token"),
-    ("slack_installations", "bot_refresh_token"),
-    ("slack_installations", "user_token"),
-    ("slack_installations", "user_refresh_token"),
-    ("slack_installations", "incoming_webhook_url"),
-    ("slack_bots", "bot_token"),
-    ("slack_bots", "bot_refresh_token"),
-];
+/// The columns the stores encrypt, as (table, column): the stores' own list.
+pub fn encrypted_fields() -> Vec<(&'static str, &'static str)> {
+    crate::store::reencrypt::TOKEN_TABLES
+        .iter()
+        .flat_map(|table| table.columns.iter().map(|column| (table.name, column.name)))
+        .collect()
+}
 
 /// Whose a value is, owned (the crate's `Owner` borrows).
 #[derive(Clone, Debug, Default)]
@@ -76,7 +73,8 @@ impl ValueOwner {
 }
 
 fn field(index: usize) -> Field {
-    let (table, column) = ENCRYPTED_FIELDS[index % ENCRYPTED_FIELDS.len()];
+    let fields = encrypted_fields();
+    let (table, column) = fields[index % fields.len()];
     Field { table, column }
 }
 
@@ -94,7 +92,7 @@ impl EnvelopeCodec {
         }
     }
 
-    /// The stored form of `plaintext` in field `field_index` (modulo [`ENCRYPTED_FIELDS`]).
+    /// The stored form of `plaintext` in field `field_index` (modulo [`encrypted_fields`]).
     pub fn seal(&self, field_index: usize, owner: &ValueOwner, plaintext: &str) -> String {
         self.cipher
             .seal(field(field_index), &owner.borrowed(), plaintext)

@@ -33,7 +33,7 @@ mod error;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
-mod reencrypt;
+pub(crate) mod reencrypt;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
