@@ -36,8 +36,9 @@ pub(crate) async fn run_installation(
 }
 
 /// The installation an `oauth.v2.access` response (and the bot's `auth.test`) describe (Bolt's
-/// field mapping, §8.5). Expiries are `now + expires_in`, in whole seconds; missing scopes are
-/// empty (Bolt stores `None` and crashes on save, W5); a missing `bot_id` stays `None`.
+/// field mapping, docs/reference-sections.md §8.5). Expiries are `now + expires_in`, in whole
+/// seconds; missing scopes are empty (Bolt stores `None` and crashes on save, W5); a missing
+/// `bot_id` stays `None`.
 pub(crate) fn build_installation(
     response: OAuthV2AccessResponse,
     auth_test: Option<AuthTestResponse>,

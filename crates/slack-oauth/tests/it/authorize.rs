@@ -1,7 +1,7 @@
 //! Per-request authorize (`slack_oauth::authorize`).
 //!
-//! - `resolution`: every resolution rule (Bolt's §12.6 2.1-2.7 adapted, W40 both ways, org-wide,
-//!   actor mode), each on `MemoryStore` and on SQLite;
+//! - `resolution`: every resolution rule (Bolt's cases docs/reference-sections.md §12.6 2.1-2.7
+//!   adapted, W40 both ways, org-wide, actor mode), each on `MemoryStore` and on SQLite;
 //! - `refresh`: expiring tokens through a counting fake `TokenRefresher`: W2 (one refresh per
 //!   token per authorize), W3 (the installer's user token survives), revoked vs transient
 //!   failures, no refresher configured;

@@ -1,4 +1,5 @@
-//! Every documented response shape, decoded from JSON as Slack (or §12.5's mock) sends it.
+//! Every documented response shape, decoded from JSON as Slack (or the mock Slack of
+//! docs/reference-sections.md §12.5) sends it.
 
 use super::*;
 
@@ -6,7 +7,8 @@ fn access(json: &str) -> OAuthV2AccessResponse {
     serde_json::from_str(json).unwrap()
 }
 
-/// python-reference.md §12.5: the mock Slack's `oauth.v2.access` answer (bot + user install).
+/// docs/reference-sections.md §12.5: the mock Slack's `oauth.v2.access` answer (bot + user
+/// install).
 const BOT_AND_USER: &str = r#"{
     "ok": true,
     "access_token": "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
@@ -123,7 +125,7 @@ fn incoming_webhook() {
 
 #[test]
 fn rotation_fields_at_top_level() {
-    // A bot refresh (python-reference.md §9.1).
+    // A bot refresh (docs/reference-sections.md §9.1).
     let r = access(
         r#"{"ok": true, "app_id": "A1", "access_token": "xoxe.xoxb-1-new", "expires_in": 43200,
             "refresh_token": "xoxe-1-next", "token_type": "bot", "scope": "chat:write",

@@ -93,8 +93,8 @@ pub(super) fn merged_select_list(alias: &str) -> String {
 
 /// An installation row, with the workspace's latest bot (the `merged_*` columns) merged in when
 /// `merge` says so: for user lookups, or when the row itself has no bot token, and only when the
-/// tokens differ (slack_sdk's rule, §2.2). Sealed columns are opened with `cipher`, as values of
-/// `client_id`'s rows.
+/// tokens differ (slack_sdk's rule, docs/reference-sections.md §2.2). Sealed columns are opened
+/// with `cipher`, as values of `client_id`'s rows.
 pub(super) fn installation_from_row(
     row: &PgRow,
     user_lookup: bool,

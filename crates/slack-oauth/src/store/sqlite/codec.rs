@@ -1,9 +1,10 @@
 //! Column values as slack_sdk writes and reads them: timestamps, scopes, flags, `''` for "none".
 //!
-//! Writing follows the rules that keep a shared database readable by Python (§3.1.1/§3.1.2 of
-//! the reference): expiries as INTEGER seconds, `installed_at` as UTC text, `''` for no org or
-//! team. Reading accepts everything any slack_sdk version may have left behind; a value that
-//! still cannot be read is a [`StoreError::Corrupt`] naming the table and column.
+//! Writing follows the rules that keep a shared database readable by Python
+//! (docs/reference-sections.md §3.1.1 and §3.1.2): expiries as INTEGER seconds, `installed_at`
+//! as UTC text, `''` for no org or team. Reading accepts everything any slack_sdk version may
+//! have left behind; a value that still cannot be read is a [`StoreError::Corrupt`] naming the
+//! table and column.
 
 use time::format_description::FormatItem;
 use time::macros::format_description;

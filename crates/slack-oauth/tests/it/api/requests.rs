@@ -1,5 +1,5 @@
-//! What the client puts on the wire (python-reference.md §8.4, §9.1, §12.5 case 14), recorded by
-//! a canned server: method, path, auth header, form body order, user agent.
+//! What the client puts on the wire (docs/reference-sections.md §8.4, §9.1, §12.5 case 14),
+//! recorded by a canned server: method, path, auth header, form body order, user agent.
 
 use base64::Engine as _;
 use slack_oauth::api::{AccessGrant, ClientCredentials};
