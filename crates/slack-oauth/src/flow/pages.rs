@@ -81,14 +81,7 @@ const SLACK_LOGO_SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=
      12.9 0 1 1 0 25.8z\"/></svg>";
 
 /// Escapes `&`, `<`, `>`, `"` and `'` as Python's `html.escape` does.
-///
-/// ```
-/// assert_eq!(
-///     slack_oauth::flow::pages::escape("<b>\"Tom\" & 'Jerry'</b>"),
-///     "&lt;b&gt;&quot;Tom&quot; &amp; &#x27;Jerry&#x27;&lt;/b&gt;",
-/// );
-/// ```
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -248,15 +241,7 @@ pub fn failure_page(install_path: &str, reason: &str) -> String {
 }
 
 /// A page response: `status`, the HTML content type, and the security headers.
-///
-/// ```
-/// let response = slack_oauth::flow::pages::html_response(http::StatusCode::OK, "<html></html>".into());
-/// assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
-/// assert_eq!(response.headers()["cache-control"], "no-store");
-/// assert_eq!(response.headers()["referrer-policy"], "no-referrer");
-/// assert!(response.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
-/// ```
-pub fn html_response(status: StatusCode, body: String) -> Response<String> {
+pub(crate) fn html_response(status: StatusCode, body: String) -> Response<String> {
     // Error pages carry no secret by design; at TRACE they are logged whole, so that the
     // secret scan over a test run (S7) reads every error body the flow answered with.
     if status.is_client_error() || status.is_server_error() {
@@ -278,14 +263,7 @@ pub fn html_response(status: StatusCode, body: String) -> Response<String> {
 
 /// A `302 Found` to `location` with an empty body and the same headers as a page (Bolt sends the
 /// HTML content type with its redirects too). `None` when `location` cannot be a header value.
-///
-/// ```
-/// let response = slack_oauth::flow::pages::redirect_response("https://a.test/ok").unwrap();
-/// assert_eq!(response.status(), 302);
-/// assert_eq!(response.headers()["location"], "https://a.test/ok");
-/// assert!(slack_oauth::flow::pages::redirect_response("https://a.test/\n").is_none());
-/// ```
-pub fn redirect_response(location: &str) -> Option<Response<String>> {
+pub(crate) fn redirect_response(location: &str) -> Option<Response<String>> {
     let location = HeaderValue::from_str(location).ok()?;
     let mut response = html_response(StatusCode::FOUND, String::new());
     response.headers_mut().insert(LOCATION, location);
@@ -313,6 +291,37 @@ fn trusted_org_url(value: &str, authorize_url: &str) -> Option<url::Url> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_is_pythons_html_escape() {
+        assert_eq!(
+            escape("<b>\"Tom\" & 'Jerry'</b>"),
+            "&lt;b&gt;&quot;Tom&quot; &amp; &#x27;Jerry&#x27;&lt;/b&gt;",
+        );
+    }
+
+    #[test]
+    fn pages_carry_the_security_headers() {
+        let response = html_response(http::StatusCode::OK, "<html></html>".into());
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+        assert!(response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'"));
+    }
+
+    #[test]
+    fn redirects_are_302_with_the_page_headers() {
+        let response = redirect_response("https://a.test/ok").unwrap();
+        assert_eq!(response.status(), 302);
+        assert_eq!(response.headers()["location"], "https://a.test/ok");
+        assert!(redirect_response("https://a.test/\n").is_none());
+    }
     use time::OffsetDateTime;
 
     const SLACK: &str = "https://slack.com/oauth/v2/authorize";

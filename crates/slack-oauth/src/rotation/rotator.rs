@@ -203,8 +203,9 @@ impl TokenRotator {
         needs_rotation(expires_at, self.clock.now(), window(minutes))
     }
 
-    /// One `oauth.v2.access` refresh, checked: the `token_type` must be `kind`, and the answer
-    /// must carry an access token, a refresh token and a positive `expires_in`.
+    /// One `oauth.v2.access` refresh, checked by [`checked_refresh`]: the `token_type` must be
+    /// `kind` and the answer must carry an access token and a refresh token; without a usable
+    /// `expires_in` the tokens are kept with no expiry (W41).
     pub(crate) async fn refresh(
         &self,
         kind: TokenKind,
