@@ -227,4 +227,56 @@ mod layer {
             StatusCode::UNAUTHORIZED
         );
     }
+
+    /// The default limit is 1 MiB: a large interactivity payload (512 KiB) passes, a body one
+    /// byte over the limit does not.
+    #[tokio::test]
+    async fn the_default_limit_is_one_mebibyte() {
+        let app = |body_len: usize| {
+            let ts = NOW.to_string();
+            let body = "x".repeat(body_len);
+            let sig = sign(&secret(), &ts, body.as_bytes());
+            let router = Router::new()
+                .route(
+                    "/events",
+                    post(|body: String| async move { body.len().to_string() }),
+                )
+                .layer(VerifySignatureLayer::new(secret()).clock(ManualClock::at_unix(NOW)));
+            let request = Request::post("/events")
+                .header("X-Slack-Request-Timestamp", ts)
+                .header("X-Slack-Signature", sig)
+                .body(Body::from(body))
+                .unwrap();
+            router.oneshot(request)
+        };
+        let accepted = app(512 * 1024).await.unwrap();
+        assert_eq!(accepted.status(), StatusCode::OK);
+        let refused = app(1024 * 1024 + 1).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    /// The layer is ready only when the service it wraps is (back-pressure passes through).
+    #[tokio::test]
+    async fn readiness_is_the_inner_services() {
+        use std::task::{Context, Poll};
+        use tower::{Layer as _, Service};
+
+        #[derive(Clone)]
+        struct NeverReady;
+        impl Service<Request<Body>> for NeverReady {
+            type Response = axum::response::Response;
+            type Error = std::convert::Infallible;
+            type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+                Poll::Pending
+            }
+            fn call(&mut self, _: Request<Body>) -> Self::Future {
+                unreachable!("never ready")
+            }
+        }
+        let mut service = VerifySignatureLayer::new(secret()).layer(NeverReady);
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(service.poll_ready(&mut cx).is_pending());
+    }
 }
