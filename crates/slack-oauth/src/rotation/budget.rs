@@ -112,11 +112,15 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    /// On a paused clock any wait would advance virtual time: none passed, so nothing waited
+    /// (and the test fails rather than hangs if something did).
+    #[tokio::test(start_paused = true)]
     async fn unlimited_never_waits() {
         let budget = Budget::per_minute(0);
+        let start = tokio::time::Instant::now();
         for _ in 0..10_000 {
             budget.spend(2).await;
         }
+        assert_eq!(start.elapsed(), Duration::ZERO);
     }
 }
