@@ -59,7 +59,7 @@ pub enum UserTokenResolution {
 ///
 /// let authorizer = Authorizer::new(store);
 /// let result = authorizer.authorize(&AuthorizeRequest::team("T1").user("U2")).await?;
-/// assert_eq!(result.unwrap().token(), Some("xoxb-1"));
+/// assert_eq!(result.unwrap().token().unwrap().secret(), "xoxb-1");
 /// assert!(authorizer.authorize(&AuthorizeRequest::team("T9")).await?.is_none());
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();

@@ -2,7 +2,7 @@
 
 use crate::ids::{BotId, EnterpriseId, TeamId, UserId};
 use crate::installation::Scopes;
-use crate::secret::{BotToken, UserToken};
+use crate::secret::{AccessToken, BotToken, UserToken};
 use crate::store::InstallationQuery;
 
 /// The ids of an incoming Slack request that authorize needs.
@@ -132,12 +132,13 @@ pub struct AuthorizeResult {
 
 impl AuthorizeResult {
     /// The token to call the Web API with: the bot token, or else the user token (Bolt's
-    /// `context.token`). Secret: pass it to the API client, never log it.
-    pub fn token(&self) -> Option<&str> {
+    /// `context.token`), typed so that it reaches the API client without passing through a
+    /// `&str` anyone could log.
+    pub fn token(&self) -> Option<AccessToken> {
         self.bot_token
             .as_ref()
-            .map(BotToken::secret)
-            .or_else(|| self.user_token.as_ref().map(UserToken::secret))
+            .map(AccessToken::from)
+            .or_else(|| self.user_token.as_ref().map(AccessToken::from))
     }
 }
 
@@ -165,7 +166,7 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("T1"), "{shown}");
-        assert_eq!(result.token(), Some("xoxb-1-BOTSECRET"));
+        assert_eq!(result.token().unwrap().secret(), "xoxb-1-BOTSECRET");
     }
 
     #[test]
@@ -182,8 +183,8 @@ mod tests {
             user_token: None,
             user_scopes: Scopes::default(),
         };
-        assert_eq!(result.token(), None);
+        assert!(result.token().is_none());
         result.user_token = Some(UserToken::new("xoxp-1"));
-        assert_eq!(result.token(), Some("xoxp-1"));
+        assert_eq!(result.token().unwrap().secret(), "xoxp-1");
     }
 }

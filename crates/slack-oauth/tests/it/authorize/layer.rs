@@ -32,7 +32,7 @@ async fn handler(auth: Option<Authorized>) -> String {
 }
 
 async fn strict(Authorized(result): Authorized) -> String {
-    result.token().unwrap_or("-").to_owned()
+    result.token().map_or("-".to_owned(), |token| token.secret().to_owned())
 }
 
 fn app(store: MemoryStore) -> Router {

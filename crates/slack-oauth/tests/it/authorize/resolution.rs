@@ -50,7 +50,7 @@ async fn installer_gets_bot_and_own_user_token<S: InstallationStore + Clone + 's
     assert_eq!(result.team_id.as_ref().unwrap().as_str(), "T1");
     assert_eq!(result.enterprise_id, None);
     assert!(!result.is_enterprise_install);
-    assert_eq!(result.token(), Some("xoxb-T1-U1-0"));
+    assert_eq!(result.token().unwrap().secret(), "xoxb-T1-U1-0");
 }
 
 /// §12.6 2.4: another user with their own (user-only) install gets the workspace's bot token and
@@ -176,7 +176,7 @@ async fn not_installed_is_none<S: InstallationStore + Clone + 'static>(store: S)
         .await
         .unwrap();
     assert_eq!(bot_token(&own), "-");
-    assert_eq!(own.token(), Some("xoxp-T2-U2-0"));
+    assert_eq!(own.token().unwrap().secret(), "xoxp-T2-U2-0");
 }
 
 /// Org-wide installs are found by enterprise id from any of the org's workspaces; a Grid
