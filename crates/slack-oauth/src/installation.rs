@@ -451,15 +451,23 @@ mod unix_seconds_f64 {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
         let seconds = f64::deserialize(d)?;
-        if !seconds.is_finite() {
-            return Err(serde::de::Error::custom(
-                "installed_at is not a finite number",
-            ));
-        }
-        #[allow(clippy::cast_possible_truncation)] // checked finite; out-of-range is rejected below
-        let nanos = (seconds * 1_000_000.0).round() as i128 * 1_000;
-        OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(serde::de::Error::custom)
+        super::from_unix_seconds_f64(seconds)
+            .ok_or_else(|| serde::de::Error::custom("installed_at is not a Unix time in seconds"))
     }
+}
+
+/// Fractional Unix seconds (as Python's `time()` gives them) to a time, rounded to the
+/// microsecond Python keeps (rounding removes float noise such as `…0.2499999`); `None` for
+/// NaN, infinities and times out of range. Found by fuzzing: a huge value once saturated the
+/// integer cast and overflowed the product.
+pub(crate) fn from_unix_seconds_f64(seconds: f64) -> Option<OffsetDateTime> {
+    if !seconds.is_finite() {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation)] // a saturated cast fails the checked product
+    let micros = (seconds * 1e6).round() as i128;
+    let nanos = micros.checked_mul(1_000)?;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
 }
 
 #[cfg(test)]
@@ -530,5 +538,15 @@ mod tests {
         assert_eq!(json["installed_at"], serde_json::json!(1_700_000_000.25));
         let back: Installation = serde_json::from_value(json).unwrap();
         assert_eq!(back, i);
+    }
+
+    #[test]
+    fn installed_at_out_of_range_is_an_error_not_a_panic() {
+        let mut json = serde_json::to_value(full_installation()).unwrap();
+        for huge in [1e300, -1e300, 1.7e32] {
+            json["installed_at"] = serde_json::json!(huge);
+            let error = serde_json::from_value::<Installation>(json.clone()).unwrap_err();
+            assert!(error.to_string().contains("installed_at"), "{error}");
+        }
     }
 }

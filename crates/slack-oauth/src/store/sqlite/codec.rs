@@ -203,14 +203,8 @@ pub(super) fn parse_timestamp(cell: &Cell) -> Result<Option<OffsetDateTime>, Str
 }
 
 fn from_seconds_f64(seconds: f64) -> Result<OffsetDateTime, String> {
-    if !seconds.is_finite() {
-        return Err(format!("{seconds} is not a valid Unix time"));
-    }
-    // Microseconds: the precision Python keeps; rounding removes float noise (…0.2499999).
-    #[allow(clippy::cast_possible_truncation)] // range is checked by from_unix_timestamp_nanos
-    let micros = (seconds * 1e6).round() as i128;
-    OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000)
-        .map_err(|error| format!("{seconds} is not a valid Unix time: {error}"))
+    crate::installation::from_unix_seconds_f64(seconds)
+        .ok_or_else(|| format!("{seconds} is not a valid Unix time"))
 }
 
 fn parse_timestamp_text(text: &str) -> Result<OffsetDateTime, String> {
@@ -325,6 +319,15 @@ mod tests {
         assert!(parse_timestamp(&Cell::Real(f64::NAN)).is_err());
         assert!(parse_timestamp(&Cell::Integer(i64::MAX)).is_err());
         assert!(parse_timestamp(&Cell::Blob).is_err());
+        // Found by the sqlite_rows fuzz target: floats past i128's range saturated the cast,
+        // and the product overflowed.
+        for huge in [1e300, -1e300, 1.7e32, f64::MAX] {
+            assert!(parse_timestamp(&Cell::Real(huge)).is_err(), "{huge}");
+            assert!(
+                parse_timestamp(&Cell::Text(huge.to_string())).is_err(),
+                "{huge}"
+            );
+        }
     }
 
     #[test]
