@@ -141,3 +141,26 @@ pub fn needs_rotation(
         None => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::installation::ReinstallFlag;
+
+    #[test]
+    fn the_reinstall_event_names_ids_and_reason() {
+        let mut event = ReinstallNeeded::new(
+            "111.222".into(),
+            TokenKind::User,
+            ReinstallFlag::new("token_revoked", time::OffsetDateTime::UNIX_EPOCH),
+        );
+        event.team_id = Some("T1".into());
+        event.enterprise_id = Some("E1".into());
+        event.user_id = Some("U1".into());
+        assert_eq!(
+            event.to_string(),
+            "the user token of user U1 of app 111.222 in team T1 (org E1) needs the app to be \
+             reinstalled: token_revoked"
+        );
+    }
+}

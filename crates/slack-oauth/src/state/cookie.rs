@@ -274,6 +274,23 @@ mod tests {
     const NAME: &str = "slack-app-oauth-state";
 
     #[test]
+    fn builders_change_only_their_attribute() {
+        let cookie = StateCookie::new("c").max_age(Duration::from_secs(5));
+        assert_eq!(cookie.name(), "c");
+        assert_eq!(
+            cookie.issue(&state("v")).unwrap(),
+            "c=v; Secure; HttpOnly; Path=/; Max-Age=5; SameSite=Lax"
+        );
+        let plain = StateCookie::new("d").secure(false);
+        assert_eq!(plain.name(), "d");
+        assert_eq!(
+            plain.issue(&state("v")).unwrap(),
+            "d=v; HttpOnly; Path=/; Max-Age=600; SameSite=Lax"
+        );
+        assert_eq!(format!("{UnsafeStateValue:?}"), "UnsafeStateValue");
+    }
+
+    #[test]
     fn issue_cookie_has_bolt_attributes_and_same_site() {
         assert_eq!(
             StateCookie::default().issue(&state("state-value")).unwrap(),

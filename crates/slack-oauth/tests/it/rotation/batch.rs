@@ -147,3 +147,74 @@ async fn a_dry_run_refreshes_nothing() {
     assert_eq!(summary.rotated, 0);
     assert_eq!(emulator.counters().calls.get("oauth.v2.access"), None);
 }
+
+/// Tokens expiring *later* but within the window are due (the window reaches ahead of now), and
+/// an installation whose bot is not due has only its user token refreshed.
+#[tokio::test]
+async fn the_window_reaches_ahead_and_each_token_is_judged_alone() {
+    let emulator = rotating_emulator().await;
+    let store = MemoryStore::new();
+    let soon = OffsetDateTime::now_utc() + time::Duration::minutes(60);
+    let later = OffsetDateTime::now_utc() + time::Duration::days(1);
+    let mut installation = rotating_installation(&emulator, "T1", "U1", soon);
+    installation.bot_token_expires_at = Some(later);
+    store.save(&installation).await.unwrap();
+    let options = BatchOptions {
+        minutes_before_expiration: 120,
+        ..BatchOptions::default()
+    };
+    let events: Vec<_> = rotate_all(Rotation::new(rotator(&emulator), store.clone()), options)
+        .collect()
+        .await;
+    let RotationEvent::Finished { summary } = events.last().unwrap() else {
+        panic!("{events:?}");
+    };
+    assert_eq!((summary.planned, summary.rotated), (1, 1), "{events:?}");
+    assert_eq!(
+        (summary.bot_tokens, summary.user_tokens),
+        (0, 1),
+        "{events:?}"
+    );
+    let stored = store
+        .find_installation(&InstallationQuery::team("T1").user("U1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.bot_token, installation.bot_token,
+        "the bot was not due"
+    );
+    assert_ne!(stored.user_token, installation.user_token);
+}
+
+/// Every call counts against the budget, one-token items included: at 1 call a minute, the
+/// second of two user-token refreshes waits about a minute (on a paused clock).
+#[tokio::test(start_paused = true)]
+async fn every_refresh_spends_the_budget() {
+    let emulator = rotating_emulator().await;
+    let store = MemoryStore::new();
+    let later = OffsetDateTime::now_utc() + time::Duration::days(1);
+    for (team, user) in [("T1", "U1"), ("T2", "U2")] {
+        let mut installation = rotating_installation(&emulator, team, user, long_ago());
+        installation.bot_token_expires_at = Some(later);
+        store.save(&installation).await.unwrap();
+    }
+    let options = BatchOptions {
+        concurrency: 1,
+        max_per_minute: 1,
+        ..BatchOptions::default()
+    };
+    let started = tokio::time::Instant::now();
+    let events: Vec<_> = rotate_all(Rotation::new(rotator(&emulator), store), options)
+        .collect()
+        .await;
+    let RotationEvent::Finished { summary } = events.last().unwrap() else {
+        panic!("{events:?}");
+    };
+    assert_eq!((summary.rotated, summary.user_tokens), (2, 2), "{events:?}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(50),
+        "the second call did not wait for the budget: {:?}",
+        started.elapsed()
+    );
+}
