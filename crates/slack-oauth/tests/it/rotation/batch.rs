@@ -218,3 +218,67 @@ async fn every_refresh_spends_the_budget() {
         started.elapsed()
     );
 }
+
+/// A rotation whose user half Slack refuses while the bot half succeeds is reported as the
+/// user token needing a reinstall (not as a failure), and counted once.
+#[tokio::test]
+async fn a_partly_refused_rotation_reports_the_refused_token() {
+    let emulator = rotating_emulator().await;
+    let store = MemoryStore::new();
+    let mut installation = rotating_installation(&emulator, "T1", "U1", long_ago());
+    installation.user_refresh_token = Some(RefreshToken::new("xoxe-1-unknown")); // fake
+    store.save(&installation).await.unwrap();
+    let events: Vec<_> = rotate_all(
+        Rotation::new(rotator(&emulator), store.clone()),
+        BatchOptions::default(),
+    )
+    .collect()
+    .await;
+    let marked = events.iter().find_map(|event| match event {
+        RotationEvent::NeedsReinstall { token, reason, .. } => Some((*token, reason.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        marked,
+        Some((TokenKind::User, "invalid_refresh_token".to_owned())),
+        "{events:?}"
+    );
+    let RotationEvent::Finished { summary } = events.last().unwrap() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(
+        (summary.needs_reinstall, summary.failed),
+        (1, 0),
+        "{events:?}"
+    );
+}
+
+/// A failure Slack explains is reported with Slack's error string.
+#[tokio::test]
+async fn a_failure_carries_slacks_error() {
+    let emulator = rotating_emulator().await;
+    let store = MemoryStore::new();
+    store
+        .save(&rotating_installation(&emulator, "T1", "U1", long_ago()))
+        .await
+        .unwrap();
+    let wrong = slack_oauth::rotation::TokenRotator::new(
+        crate::support::client(&emulator),
+        slack_oauth::api::ClientCredentials::new("111.222", "not-the-secret-S3NT1N3L"),
+    );
+    let events: Vec<_> = rotate_all(Rotation::new(wrong, store), BatchOptions::default())
+        .collect()
+        .await;
+    let failed: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            RotationEvent::Failed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, ["bad_client_secret"], "{events:?}");
+    let RotationEvent::Finished { summary } = events.last().unwrap() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(summary.failed, 1);
+}
