@@ -166,3 +166,31 @@ fn bad_key_settings_are_named_without_the_key() {
     }
     assert!(EncryptionKeys::parse(&generate_key_entry("new")).is_ok());
 }
+
+#[test]
+fn key_ids_are_bounded_and_listed_in_order() {
+    let material = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // fake
+    let longest = "a".repeat(MAX_KEY_ID_LEN);
+    assert!(EncryptionKeys::parse(&format!("{longest}:{material}")).is_ok());
+    assert_eq!(
+        EncryptionKeys::parse(&format!("{longest}b:{material}")).unwrap_err(),
+        KeyError::InvalidKeyId { position: 1 }
+    );
+    // Each character outside letters, digits, - and _ is refused on its own.
+    for bad in ["k.1", "k 1", "k/1"] {
+        assert_eq!(
+            EncryptionKeys::parse(&format!("{bad}:{material}")).unwrap_err(),
+            KeyError::InvalidKeyId { position: 1 },
+            "{bad}"
+        );
+    }
+    assert!(EncryptionKeys::parse(&format!("k-1_a:{material}")).is_ok());
+    let keys = EncryptionKeys::parse(&format!("{K2},{K1}")).unwrap();
+    assert_eq!(keys.ids().collect::<Vec<_>>(), ["k2", "k1"]);
+    assert_eq!(keys.primary_id(), "k2");
+    // Debug names the ids and nothing else.
+    assert_eq!(
+        format!("{keys:?}"),
+        "EncryptionKeys { ids: [\"k2\", \"k1\"] }"
+    );
+}
