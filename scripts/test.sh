@@ -55,6 +55,10 @@ fi
 # Every test process captures its logs and panics here for the secret scan at the end (S7).
 export SLACK_OAUTH_CAPTURE_DIR="$root/target/secret-capture"
 rm -rf "$SLACK_OAUTH_CAPTURE_DIR"
+# Every skipped test appends its SKIPPED line here (slack_oauth_test::skip); listed at the end,
+# since the test runner hides the output of passing tests.
+export SLACK_OAUTH_SKIPPED_LOG="$root/target/skipped.log"
+rm -f "$SLACK_OAUTH_SKIPPED_LOG"
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   log "cargo-nextest not found; using cargo test"
   cargo test --workspace --all-features "$@"
@@ -72,4 +76,8 @@ RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle \
 scripts/secret-scan.sh "$SLACK_OAUTH_CAPTURE_DIR"
 # Every cargo-fuzz target for 20 s (reliability.md S9; the 30-minute runs are in RELIABILITY.md).
 scripts/fuzz.sh 20
+if [ -s "$SLACK_OAUTH_SKIPPED_LOG" ]; then
+  log "WARNING: $(sort -u "$SLACK_OAUTH_SKIPPED_LOG" | wc -l) kinds of test were SKIPPED (they passed without running):"
+  sort "$SLACK_OAUTH_SKIPPED_LOG" | uniq -c | sort -rn >&2
+fi
 log "all tests passed"

@@ -80,7 +80,9 @@ fn python_or_skip() -> Option<PathBuf> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{failure}");
     }
-    eprintln!("SKIPPED: python_client (slack_sdk interop) needs the Python venv: {failure}");
+    slack_oauth_test::skip(&format!(
+        "python_client (slack_sdk interop) needs the Python venv: {failure}"
+    ));
     None
 }
 

@@ -230,9 +230,9 @@ async fn install_in_headless_chromium_approve_and_cancel() {
     let chromium = find(&["/usr/lib/chromium/chromium", "/usr/bin/chromium"]);
     let chromedriver = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
     let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
-        eprintln!(
-            "SKIPPED: browser test: chromium or chromedriver is missing \
-             (apt-get install chromium chromium-driver)"
+        slack_oauth_test::skip(
+            "browser test: chromium or chromedriver is missing \
+             (apt-get install chromium chromium-driver)",
         );
         assert_ne!(
             std::env::var("CI").as_deref(),

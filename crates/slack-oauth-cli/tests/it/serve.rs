@@ -471,7 +471,6 @@ struct FreshDatabase {
 impl FreshDatabase {
     async fn create() -> Option<Self> {
         use sqlx::Connection as _;
-        use std::io::Write as _;
         let Some(admin_url) = std::env::var("TEST_DATABASE_URL")
             .ok()
             .filter(|url| !url.is_empty())
@@ -480,10 +479,7 @@ impl FreshDatabase {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "TEST_DATABASE_URL is not set: CI must run the postgres tests"
             );
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: postgres CLI test: TEST_DATABASE_URL is not set"
-            );
+            slack_oauth_test::skip("postgres CLI test: TEST_DATABASE_URL is not set");
             return None;
         };
         let name = format!("slack_oauth_cli_{:016x}", rand::random::<u64>());

@@ -46,7 +46,7 @@ fn python() -> Option<Python> {
         std::env::var("CI").as_deref() != Ok("true"),
         "python interop cannot run under CI=true: {reason}"
     );
-    eprintln!("SKIPPED: python interop: {reason}");
+    slack_oauth_test::skip(&format!("python interop: {reason}"));
     None
 }
 

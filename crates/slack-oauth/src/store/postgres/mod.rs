@@ -493,18 +493,13 @@ fn from_db_time(at: PrimitiveDateTime) -> OffsetDateTime {
 /// line and `None` (a failure under `CI=true`).
 #[cfg(test)]
 fn test_database_url() -> Option<String> {
-    use std::io::Write as _;
     let url = std::env::var("TEST_DATABASE_URL").ok();
     if url.is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "TEST_DATABASE_URL is not set: CI must run the postgres tests"
         );
-        // Straight to the stderr stream: the test harness captures `eprintln!` of passing tests.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: postgres tests: TEST_DATABASE_URL is not set"
-        );
+        slack_oauth_test::skip("postgres tests: TEST_DATABASE_URL is not set");
     }
     url
 }

@@ -32,7 +32,9 @@ async fn handler(auth: Option<Authorized>) -> String {
 }
 
 async fn strict(Authorized(result): Authorized) -> String {
-    result.token().map_or("-".to_owned(), |token| token.secret().to_owned())
+    result
+        .token()
+        .map_or("-".to_owned(), |token| token.secret().to_owned())
 }
 
 fn app(store: MemoryStore) -> Router {

@@ -1,7 +1,6 @@
 //! Helpers for the postgres tests: the server URL (or a loud skip), fresh schemas that clean up
 //! after passing tests, fixtures.
 
-use std::io::Write as _;
 use std::str::FromStr;
 
 use slack_oauth::installation::{Installation, Scopes};
@@ -30,11 +29,7 @@ pub(super) fn database_url() -> Option<String> {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "TEST_DATABASE_URL is not set: CI must run the postgres tests"
             );
-            // Straight to the stderr stream: the test harness captures `eprintln!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: postgres tests: TEST_DATABASE_URL is not set"
-            );
+            slack_oauth_test::skip("postgres tests: TEST_DATABASE_URL is not set");
             None
         }
     }
