@@ -12,7 +12,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null 2>&1 || cargo install cargo-mutants --locked
-export TEST_DATABASE_URL=${TEST_DATABASE_URL:-postgres://root@127.0.0.1:5432/slack_oauth_ci}
+# A database of its own: scripts/test.sh drops and recreates slack_oauth_ci, which would fail
+# (and so falsely "catch") mutants tested meanwhile.
+export TEST_DATABASE_URL=${MUTANTS_DATABASE_URL:-postgres://root@127.0.0.1:5432/slack_oauth_mutants}
+psql "${TEST_DATABASE_URL%/*}/postgres" -qc "CREATE DATABASE ${TEST_DATABASE_URL##*/}" >/dev/null 2>&1 || true
 # Property tests at 500 cases: a mutant that breaks a property fails within the first few.
 export SLACK_OAUTH_PROPERTY_CASES=${SLACK_OAUTH_PROPERTY_CASES:-500}
 
