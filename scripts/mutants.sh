@@ -50,5 +50,5 @@ case "$module" in
   *) echo "unknown module $module" >&2; exit 2 ;;
 esac
 exec cargo mutants -p slack-oauth --all-features --test-package slack-oauth "${files[@]}" \
-  -e '**/tests.rs' --output "mutants.out/$module" --minimum-test-timeout 60 "$@" -- \
+  -e '**/tests.rs' --gitignore true --output "mutants.out/$module" --minimum-test-timeout 60 "$@" -- \
   "${binaries[@]}" -E "($tests) and not ($slow)"
