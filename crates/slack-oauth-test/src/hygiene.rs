@@ -24,13 +24,17 @@ pub const SENTINEL: &str = "S3NT1N3L";
 /// The directory the captures go to: one file per test process.
 pub const CAPTURE_DIR_ENV: &str = "SLACK_OAUTH_CAPTURE_DIR";
 
+/// Everything at TRACE, except the model checker's own bookkeeping (shuttle traces every
+/// scheduling step: gigabytes per run, none of it ours).
+const CAPTURE_FILTER: &str = "trace,shuttle=warn";
+
 /// A secret for tests: `name` with the sentinel in it.
 pub fn sentinel(name: &str) -> String {
     format!("{name}-{SENTINEL}-0123456789")
 }
 
 /// Installs the capture for this process when [`CAPTURE_DIR_ENV`] is set: a global `tracing`
-/// subscriber at TRACE writing every event of every crate to
+/// subscriber at TRACE writing every event of every crate (but the model checker's own) to
 /// `$SLACK_OAUTH_CAPTURE_DIR/<binary>-<pid>.log`, and a panic hook appending each panic
 /// message there before the usual report. Tests that install their own subscriber for a scope
 /// (`with_default`) still see their events; events outside such scopes are captured.
@@ -58,7 +62,7 @@ pub fn capture() {
     let file = Arc::new(Mutex::new(file));
     let writer = Arc::clone(&file);
     let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(CAPTURE_FILTER))
         .with_ansi(false)
         .with_writer(move || SharedFile(Arc::clone(&writer)))
         .finish();

@@ -88,9 +88,10 @@ pub const SKIPPED_LOG_ENV: &str = "SLACK_OAUTH_SKIPPED_LOG";
 /// Python venv): a loud `SKIPPED: {reason}` on stderr and in [`SKIPPED_LOG_ENV`]'s file, or,
 /// under `CI=true`, a failure (CI must run everything).
 ///
-/// ```
-/// # std::env::remove_var("CI");
-/// slack_oauth_test::skip("an example: no database here");
+/// ```no_run
+/// if std::env::var_os("TEST_DATABASE_URL").is_none() {
+///     slack_oauth_test::skip("postgres tests: TEST_DATABASE_URL is not set");
+/// }
 /// ```
 ///
 /// # Panics
