@@ -270,19 +270,7 @@ impl InstallationStore for MemoryStore {
         &self,
         deadline: OffsetDateTime,
     ) -> Result<Vec<Installation>, StoreError> {
-        let mut expiring: Vec<(OffsetDateTime, Installation)> = self
-            .list_installations()
-            .await?
-            .into_iter()
-            .filter_map(|i| {
-                soonest_expiry(&i)
-                    .filter(|at| *at <= deadline)
-                    .map(|at| (at, i))
-            })
-            .collect();
-        // Stable sort: equal expiries keep the org / team / user order of the listing.
-        expiring.sort_by_key(|(at, _)| *at);
-        Ok(expiring.into_iter().map(|(_, i)| i).collect())
+        Ok(expiring_by(self.list_installations().await?, deadline))
     }
 
     async fn update_rotated_token(&self, update: &TokenUpdate) -> Result<bool, StoreError> {
@@ -475,6 +463,25 @@ fn release_lease(tables: &mut Tables, name: &str, holder: &str) {
     {
         tables.leases.remove(name);
     }
+}
+
+/// The installations holding a token that expires by `deadline`, soonest first; a stable
+/// sort, so equal expiries keep the order of the listing (org / team / user). Every store's
+/// `list_expiring` ends here, after reading (and on SQL stores, loosely filtering) its rows.
+pub(crate) fn expiring_by(
+    installations: Vec<Installation>,
+    deadline: OffsetDateTime,
+) -> Vec<Installation> {
+    let mut expiring: Vec<(OffsetDateTime, Installation)> = installations
+        .into_iter()
+        .filter_map(|i| {
+            soonest_expiry(&i)
+                .filter(|at| *at <= deadline)
+                .map(|at| (at, i))
+        })
+        .collect();
+    expiring.sort_by_key(|(at, _)| *at);
+    expiring.into_iter().map(|(_, i)| i).collect()
 }
 
 /// The earliest expiry among the tokens an installation holds.

@@ -22,7 +22,7 @@ use super::{to_db_time, PostgresStore};
 use crate::encryption::{Field, Owner};
 use crate::ids::ClientId;
 use crate::installation::{Bot, Installation};
-use crate::store::memory::soonest_expiry;
+use crate::store::memory::expiring_by;
 use crate::store::{
     InstallationQuery, InstallationStore, LeaseAcquisition, LostGrant, RotatedToken, StoreError,
     TokenUpdate,
@@ -246,17 +246,7 @@ impl PostgresStore {
         let Some(deadline) = deadline else {
             return Ok(installations);
         };
-        let mut expiring: Vec<(OffsetDateTime, Installation)> = installations
-            .into_iter()
-            .filter_map(|i| {
-                soonest_expiry(&i)
-                    .filter(|at| *at <= deadline)
-                    .map(|at| (at, i))
-            })
-            .collect();
-        // Stable: equal expiries keep the org / team / user order of the listing.
-        expiring.sort_by_key(|(at, _)| *at);
-        Ok(expiring.into_iter().map(|(_, i)| i).collect())
+        Ok(expiring_by(installations, deadline))
     }
 
     /// A bot's token and refresh token as stored in `table` (`slack_bots` or

@@ -9,7 +9,7 @@ use super::statement::{statement, Statement};
 use super::{reading, SqliteStore};
 use crate::encryption::{Field, Owner, TokenCipher};
 use crate::installation::{Bot, Installation};
-use crate::store::memory::soonest_expiry;
+use crate::store::memory::expiring_by;
 use crate::store::{
     InstallationQuery, InstallationStore, LostGrant, RotatedToken, StoreError, TokenUpdate,
 };
@@ -573,16 +573,7 @@ impl InstallationStore for SqliteStore {
         let candidates = self
             .latest_per_user(&filter, Some(deadline.unix_timestamp()))
             .await?;
-        let mut expiring: Vec<(OffsetDateTime, Installation)> = candidates
-            .into_iter()
-            .filter_map(|i| {
-                soonest_expiry(&i)
-                    .filter(|at| *at <= deadline)
-                    .map(|at| (at, i))
-            })
-            .collect();
-        expiring.sort_by_key(|(at, _)| *at);
-        Ok(expiring.into_iter().map(|(_, i)| i).collect())
+        Ok(expiring_by(candidates, deadline))
     }
 
     async fn update_rotated_token(&self, update: &TokenUpdate) -> Result<bool, StoreError> {
