@@ -49,6 +49,7 @@ case "$module" in
     binaries=(--lib --test it) ;;
   *) echo "unknown module $module" >&2; exit 2 ;;
 esac
+mkdir -p mutants.out
 exec cargo mutants -p slack-oauth --all-features --test-package slack-oauth "${files[@]}" \
   -e '**/tests.rs' --gitignore true --output "mutants.out/$module" --minimum-test-timeout 60 "$@" -- \
   "${binaries[@]}" -E "($tests) and not ($slow)"
