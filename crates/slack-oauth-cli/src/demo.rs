@@ -70,7 +70,14 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     crate::announce(&banner(&base, &emulator.url(), &database_url, &client_id));
     crate::announce(&format!("listening on {base}"));
     let limits = crate::serve::Limits::default();
-    let served = crate::serve::serve(listener, flow, limits, crate::shutdown::signal()).await;
+    let served = crate::serve::serve(
+        listener,
+        flow,
+        limits,
+        crate::shutdown::signal(),
+        Vec::new(),
+    )
+    .await;
     emulator.shutdown().await;
     served?;
     Ok(ExitCode::SUCCESS)

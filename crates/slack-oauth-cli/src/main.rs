@@ -28,7 +28,9 @@ mod emulate;
 mod install_rate;
 mod installations;
 mod keys;
+mod metrics;
 mod rotate;
+mod rotation_loop;
 mod serve;
 mod shutdown;
 mod table;
@@ -37,8 +39,28 @@ mod table;
 #[derive(Debug, Parser)]
 #[command(name = "slack-oauth", version, propagate_version = true)]
 struct Cli {
+    /// Log lines as `text` (for people) or `json` (one object per line, for log pipelines);
+    /// filtered by RUST_LOG (default `info`)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "SLACK_OAUTH_LOG_FORMAT",
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (the message and the
+    /// event's fields) and `spans` (the request's method and path).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,7 +93,7 @@ pub(crate) struct UsageError(pub(crate) String);
 
 fn main() -> ExitCode {
     let cli = parse_command_line();
-    init_tracing();
+    init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -131,14 +153,17 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines.
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+    };
 }
 
 /// Prints a line to stdout and flushes it, so a parent process reading a pipe sees it at once.

@@ -224,6 +224,19 @@ fn describe(item: &serde_json::Value) -> String {
 
 /// `30s`, `5m`, `2h`, or plain seconds.
 fn parse_every(value: &str) -> Result<Duration, String> {
+    match parse_duration(value)? {
+        Duration::ZERO => Err("--every must be at least 1s".to_owned()),
+        every => Ok(every),
+    }
+}
+
+/// `serve --rotate-every`: a duration as for `--every`, or `0` (off: [`Duration::ZERO`]).
+pub(crate) fn parse_every_or_off(value: &str) -> Result<Duration, String> {
+    parse_duration(value)
+}
+
+/// `30s`, `5m`, `1h` or a bare number of seconds.
+fn parse_duration(value: &str) -> Result<Duration, String> {
     let value = value.trim();
     let (number, unit) = value
         .find(|c: char| !c.is_ascii_digit())
@@ -237,9 +250,6 @@ fn parse_every(value: &str) -> Result<Duration, String> {
         "h" => amount.saturating_mul(3600),
         _ => return Err(format!("{value:?} is not a duration: use 30s, 5m or 1h")),
     };
-    if seconds == 0 {
-        return Err("--every must be at least 1s".to_owned());
-    }
     Ok(Duration::from_secs(seconds))
 }
 

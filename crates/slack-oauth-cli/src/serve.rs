@@ -1,5 +1,6 @@
-//! `slack-oauth serve`: the install flow over HTTP, with `/healthz`, request tracing and
-//! graceful shutdown, and limits on what a slow or abusive client can hold (see [`Limits`]).
+//! `slack-oauth serve`: the install flow over HTTP, with `/healthz`, `/readyz`, `/metrics`,
+//! request tracing and graceful shutdown, limits on what a slow or abusive client can hold (see
+//! [`Limits`]), and the background rotation of every stored token (see [`RotationLoop`]).
 
 use std::future::Future;
 use std::num::NonZeroU32;
@@ -15,12 +16,16 @@ use axum::middleware;
 use axum::routing::get;
 use axum::Router;
 use clap::Args;
+use futures::FutureExt as _;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use metrics_exporter_prometheus::PrometheusHandle;
+use slack_oauth::api::ClientCredentials;
 use slack_oauth::flow::OAuthFlow;
-use slack_oauth::store::{AnyStore, InstallationQuery, InstallationStore as _};
+use slack_oauth::rotation::{BatchOptions, Rotation, TokenRotator};
+use slack_oauth::store::AnyStore;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -30,6 +35,7 @@ use tracing::Level;
 
 use crate::config::{self, SettingsArgs, StoreArgs};
 use crate::install_rate::{self, InstallRate, PeerAddr};
+use crate::rotation_loop::{RotationLoop, Stop};
 
 /// Flags of `slack-oauth serve`; each overrides its environment variable.
 #[derive(Debug, Args)]
@@ -70,6 +76,23 @@ pub(crate) struct ServeArgs {
     /// is used); without it the client is the TCP peer
     #[arg(long, value_name = "NAME", env = "SLACK_OAUTH_CLIENT_IP_HEADER", value_parser = parse_header_name)]
     client_ip_header: Option<HeaderName>,
+    /// Serve `/metrics` (Prometheus) on this address instead of the main one
+    #[arg(long, value_name = "ADDR", env = "SLACK_OAUTH_METRICS_ADDR")]
+    metrics_addr: Option<String>,
+    /// Rotate every stored token expiring within --minutes-before-expiration, one pass every
+    /// DURATION (`30s`, `5m`, `1h`); `0` turns the background rotation off
+    #[arg(long, value_name = "DURATION", env = "SLACK_OAUTH_ROTATE_EVERY", default_value = "5m", value_parser = crate::rotate::parse_every_or_off)]
+    rotate_every: Duration,
+    /// The background rotation refreshes tokens expiring within this many minutes
+    #[arg(long, value_name = "MINUTES", default_value_t = 120)]
+    minutes_before_expiration: u32,
+    /// oauth.v2.access calls per minute for the background rotation (Slack allows 600 per
+    /// app); 0 for no limit
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    max_per_minute: u32,
+    /// Installations the background rotation refreshes at once
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    rotation_concurrency: u16,
     #[command(flatten)]
     settings: SettingsArgs,
     #[command(flatten)]
@@ -88,7 +111,26 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let client = config::api_client(&args.api_url, args.slack_timeout, &args.settings.insecure)?;
     let store = config::connect_store(args.store.url(), settings.client_id.as_str()).await?;
     let backend = store.backend();
+    let credentials =
+        ClientCredentials::new(settings.client_id.clone(), settings.client_secret.clone());
+    let rotation = Rotation::new(
+        TokenRotator::new(client.clone(), credentials),
+        store.clone(),
+    )
+    .minutes_before_expiration(args.minutes_before_expiration)
+    .slack_timeout(args.slack_timeout);
     let flow = OAuthFlow::new(settings, store, client)?;
+    let metrics = crate::metrics::recorder()?;
+    let metrics_listener = match &args.metrics_addr {
+        Some(addr) => {
+            let addr = config::parse_addr(addr, "--metrics-addr")?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for the metrics"))?;
+            Some(listener)
+        }
+        None => None,
+    };
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -109,8 +151,43 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_connections: args.max_connections as usize,
         install_rate_per_ip: NonZeroU32::new(args.install_rate_per_ip),
         client_ip_header: args.client_ip_header,
+        metrics: Some(metrics.clone()).filter(|_| metrics_listener.is_none()),
     };
-    serve(listener, flow, limits, crate::shutdown::signal()).await?;
+    let stop: Stop = crate::shutdown::signal().boxed().shared();
+    let mut background = Vec::new();
+    if let Some(listener) = metrics_listener {
+        let local = listener
+            .local_addr()
+            .context("cannot read the metrics address")?;
+        crate::announce(&format!("metrics on http://{local}/metrics"));
+        let metrics_only = Router::new().route(
+            "/metrics",
+            get(move || crate::metrics::render(metrics.clone())),
+        );
+        let stop = stop.clone();
+        background.push(tokio::spawn(async move {
+            let served = axum::serve(listener, metrics_only)
+                .with_graceful_shutdown(stop)
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the metrics listener failed");
+            }
+        }));
+    }
+    if args.rotate_every > Duration::ZERO {
+        let every = args.rotate_every;
+        let rotation_loop = RotationLoop {
+            every,
+            options: BatchOptions {
+                minutes_before_expiration: args.minutes_before_expiration,
+                concurrency: usize::from(args.rotation_concurrency),
+                max_per_minute: args.max_per_minute,
+                dry_run: false,
+            },
+        };
+        background.push(tokio::spawn(rotation_loop.run(rotation, stop.clone())));
+    }
+    serve(listener, flow, limits, stop, background).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -142,6 +219,8 @@ pub(crate) struct Limits {
     pub(crate) install_rate_per_ip: Option<NonZeroU32>,
     /// Where the client IP is, behind a proxy; `None`: the TCP peer.
     pub(crate) client_ip_header: Option<HeaderName>,
+    /// `GET /metrics` on the main listener, from this recorder; `None`: no such route.
+    pub(crate) metrics: Option<PrometheusHandle>,
 }
 
 impl Default for Limits {
@@ -152,6 +231,7 @@ impl Default for Limits {
             max_connections: 1024,
             install_rate_per_ip: None,
             client_ip_header: None,
+            metrics: None,
         }
     }
 }
@@ -163,7 +243,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves `flow` on `listener` within `limits` until `shutdown` resolves, then finishes
-/// in-flight requests (for at most 30 s) and closes the store.
+/// in-flight requests (for at most 30 s), waits for the `background` tasks (which stop on the
+/// same signal: the rotation finishes the refreshes it started) and closes the store.
 ///
 /// HTTP/1.1 only: `serve` sits behind a TLS-terminating proxy or load balancer, which speaks
 /// HTTP/1.1 to its upstreams, and the header timeout then covers every connection from its
@@ -173,6 +254,7 @@ pub(crate) async fn serve(
     flow: OAuthFlow<AnyStore>,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    background: Vec<tokio::task::JoinHandle<()>>,
 ) -> anyhow::Result<()> {
     let store = flow.store().clone();
     let install_rate = limits.install_rate_per_ip.map(|per_minute| {
@@ -248,6 +330,14 @@ pub(crate) async fn serve(
     {
         tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; closing them");
     }
+    // A refresh under way saves its tokens before the store closes (bounded like requests).
+    let finished = futures::future::join_all(background);
+    if tokio::time::timeout(SHUTDOWN_GRACE, finished)
+        .await
+        .is_err()
+    {
+        tracing::warn!("background tasks still running after {SHUTDOWN_GRACE:?}; stopping");
+    }
     // Requests are done: commit what the store still has queued and leave a checkpointed file.
     store.close().await.context("cannot close the store")?;
     tracing::info!("slack-oauth stopped");
@@ -271,7 +361,17 @@ pub(crate) fn app(
             )
         })
         .on_response(DefaultOnResponse::new().level(Level::INFO));
-    let mut routes = slack_oauth::axum::routes(&flow).route("/healthz", get(healthz));
+    let mut routes = slack_oauth::axum::routes(&flow)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
+    if let Some(handle) = limits.metrics.clone() {
+        routes = routes.route(
+            "/metrics",
+            get(move || crate::metrics::render(handle.clone())),
+        );
+    }
+    // Only routed requests: their label is the route's pattern.
+    routes = routes.route_layer(middleware::from_fn(crate::metrics::record_request));
     if let Some(rate) = install_rate {
         routes = routes.layer(middleware::from_fn_with_state(rate, install_rate::limit));
     }
@@ -285,17 +385,21 @@ pub(crate) fn app(
         .with_state(flow)
 }
 
-/// `200 ok` when the store answers a query, `503` otherwise.
-async fn healthz(State(flow): State<OAuthFlow<AnyStore>>) -> (StatusCode, &'static str) {
-    match flow
-        .store()
-        .find_bot(&InstallationQuery::team("T0HEALTHZ"))
-        .await
-    {
-        Ok(_) => (StatusCode::OK, "ok"),
+/// `200 ok` while the process serves requests (liveness: a failing store does not make a
+/// restart useful, so it is `/readyz`'s business).
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `200 ready` when the store answers and its schema is this build's (every migration
+/// applied), `503` otherwise (readiness: route no traffic here). The cause is logged, not
+/// answered.
+async fn readyz(State(flow): State<OAuthFlow<AnyStore>>) -> (StatusCode, &'static str) {
+    match flow.store().check().await {
+        Ok(()) => (StatusCode::OK, "ready\n"),
         Err(error) => {
-            tracing::error!(error = %error, "health check: the store is unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
+            tracing::error!(error = %error, "readiness check: the store is not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store not ready\n")
         }
     }
 }

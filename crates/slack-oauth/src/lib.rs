@@ -56,6 +56,7 @@
 //! | [`state`] | the state cookie |
 //! | [`secret`] | token and secret types whose `Debug` redacts them |
 //! | [`ids`], [`clock`] | typed Slack ids; the clock rotation and expiry read |
+//! | [`telemetry`] | the metrics recorded through the `metrics` facade (names and labels) |
 //!
 //! The design, the life of an install, a refresh and an authorize call, and every deliberate
 //! difference from Python's slack_sdk / slack_bolt are in the repository's `docs/` folder.
@@ -91,6 +92,7 @@ pub mod settings;
 pub mod signature;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 
 // The types nearly every app names, at the root.
 pub use api::Client;

@@ -237,6 +237,21 @@ where
         &self,
         request: &AuthorizeRequest,
     ) -> Result<Option<AuthorizeResult>, AuthorizeError> {
+        let (result, lookups) = crate::telemetry::count_lookups(self.find_tokens(request)).await;
+        let outcome = match &result {
+            Ok(Some(_)) => "authorized",
+            Ok(None) => "not_installed",
+            Err(_) => "error",
+        };
+        crate::telemetry::authorize(outcome, lookups.all_cached());
+        result
+    }
+
+    /// [`authorize`](Self::authorize), uncounted.
+    async fn find_tokens(
+        &self,
+        request: &AuthorizeRequest,
+    ) -> Result<Option<AuthorizeResult>, AuthorizeError> {
         let workspace = request.workspace_query();
         if self.bot_only {
             return self.authorize_bot(&workspace).await;

@@ -300,8 +300,10 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
     async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, StoreError> {
         let scope = query_scope(query);
         if let Some(hit) = self.cache.get_bot(&scope) {
+            crate::telemetry::cache_hit();
             return Ok(hit);
         }
+        crate::telemetry::cache_miss();
         let epoch = self.cache.epoch.load(Ordering::SeqCst);
         let found = self.inner.find_bot(query).await?;
         let expiry = found.as_ref().and_then(|bot| {
@@ -325,8 +327,10 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
     ) -> Result<Option<Installation>, StoreError> {
         let scope = query_scope(query);
         if let Some(hit) = self.cache.get_installation(&scope, &query.user_id) {
+            crate::telemetry::cache_hit();
             return Ok(hit);
         }
+        crate::telemetry::cache_miss();
         let epoch = self.cache.epoch.load(Ordering::SeqCst);
         let found = self.inner.find_installation(query).await?;
         let expiry = found.as_ref().and_then(|i| {

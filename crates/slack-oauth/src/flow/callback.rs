@@ -97,6 +97,10 @@ where
         cookie_header: Option<&str>,
     ) -> Result<Installation, CallbackError> {
         let result = self.run_callback(params, cookie_header).await;
+        crate::telemetry::install(match &result {
+            Ok(_) => "success",
+            Err(error) => error.metric_outcome(),
+        });
         match &result {
             Ok(installation) => tracing::info!(
                 team_id = installation.team_id.as_ref().map(|id| id.as_str()),
@@ -189,6 +193,7 @@ where
             .await;
         let mut response = outcome.unwrap_or_else(|_| {
             tracing::error!(reason = "panic", "slack oauth callback panicked");
+            crate::telemetry::install("panic");
             self.default_pages().internal_error()
         });
         if let Ok(deletion) = HeaderValue::from_str(&self.state_cookie().deletion()) {

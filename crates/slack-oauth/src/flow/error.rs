@@ -101,6 +101,21 @@ impl CallbackError {
         }
     }
 
+    /// The `outcome` label of [`INSTALLS_TOTAL`](crate::telemetry::INSTALLS_TOTAL): the
+    /// reason, except that Slack's other `error` values (chosen by whoever opened the URL) all
+    /// count as `slack_error`.
+    pub(crate) fn metric_outcome(&self) -> &'static str {
+        match self {
+            Self::AccessDenied => "access_denied",
+            Self::SlackError { .. } => "slack_error",
+            Self::InvalidBrowser => "invalid_browser",
+            Self::InvalidState => "invalid_state",
+            Self::MissingCode => "missing_code",
+            Self::InvalidCode(_) => "invalid_code",
+            Self::StorageError(_) => "storage_error",
+        }
+    }
+
     /// The HTTP status Bolt suggests: 200 for Slack's errors, 400 for `invalid_browser`, 401 for
     /// `invalid_state`, `missing_code` and `invalid_code`, 500 for `storage_error`.
     ///

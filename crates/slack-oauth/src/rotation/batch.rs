@@ -178,9 +178,46 @@ pub fn rotate_all<S>(
 where
     S: InstallationStore + Clone + 'static,
 {
+    rotate_all_until(rotation, options, std::future::pending())
+}
+
+/// [`rotate_all`] that stops cleanly when `stop` resolves (a shutdown signal): no installation
+/// is started after that, the rotations under way complete and save, and the stream ends with
+/// [`RotationEvent::Finished`] counting what was done (`planned` still counts every listed
+/// installation).
+///
+/// ```
+/// use futures::StreamExt as _;
+/// use slack_oauth::api::{Client, ClientCredentials};
+/// use slack_oauth::rotation::{rotate_all_until, BatchOptions, Rotation, RotationEvent, TokenRotator};
+/// use slack_oauth::store::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = Client::builder().base_url("http://127.0.0.1:9/api/").build()?;
+/// let rotator = TokenRotator::new(client, ClientCredentials::new("111.222", "secret"));
+/// let rotation = Rotation::new(rotator, MemoryStore::new());
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let events = rotate_all_until(rotation, BatchOptions::default(), async move {
+///     let _ = stopped.await;
+/// });
+/// drop(stop); // a shutdown signal
+/// let events: Vec<_> = events.collect().await;
+/// assert!(matches!(events.last(), Some(RotationEvent::Finished { .. })));
+/// # Ok(())
+/// # }
+/// ```
+pub fn rotate_all_until<S>(
+    rotation: Rotation<S>,
+    options: BatchOptions,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> impl Stream<Item = RotationEvent> + Send
+where
+    S: InstallationStore + Clone + 'static,
+{
     let (sender, receiver) = mpsc::channel(64);
     let driver =
-        futures::stream::once(run(rotation, options, sender)).filter_map(|()| async { None });
+        futures::stream::once(run(rotation, options, sender, stop)).filter_map(|()| async { None });
     let events = futures::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|event| (event, receiver))
     });
@@ -194,8 +231,12 @@ struct Item {
     user: bool,
 }
 
-async fn run<S>(rotation: Rotation<S>, options: BatchOptions, events: mpsc::Sender<RotationEvent>)
-where
+async fn run<S>(
+    rotation: Rotation<S>,
+    options: BatchOptions,
+    events: mpsc::Sender<RotationEvent>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) where
     S: InstallationStore + Clone + 'static,
 {
     let rotation = rotation.minutes_before_expiration(options.minutes_before_expiration);
@@ -243,7 +284,9 @@ where
         return;
     }
     let budget = Arc::new(Budget::per_minute(options.max_per_minute));
+    // Once `stop` resolves no item is started; those under way finish (buffer_unordered).
     let mut outcomes = futures::stream::iter(items)
+        .take_until(Box::pin(stop))
         .map(|item| {
             let rotation = rotation.clone();
             let budget = Arc::clone(&budget);

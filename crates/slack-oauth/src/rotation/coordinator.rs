@@ -584,7 +584,7 @@ where
                     token: target.kind,
                     after: self.slack_timeout,
                 }));
-        match answer {
+        let result = match answer {
             Ok(refreshed) => {
                 fail::fail_point!("rotation::answer-received");
                 self.save(target, lease, stored, previous, refreshed).await
@@ -593,7 +593,18 @@ where
                 self.settle_failure(target, lease, &previous, unsettled, error)
                     .await
             }
-        }
+        };
+        let kind = match target.kind {
+            TokenKind::Bot => "bot",
+            TokenKind::User => "user",
+        };
+        let outcome = match &result {
+            Ok(_) => "rotated",
+            Err(RotationError::NeedsReinstall { .. }) => "needs_reinstall",
+            Err(_) => "failed",
+        };
+        crate::telemetry::token_refresh(kind, outcome);
+        result
     }
 
     /// A refresh that brought no new tokens: mark a lost grant, keep the intent when Slack may

@@ -35,7 +35,9 @@ mod rotator;
 #[cfg(feature = "fuzzing")]
 pub(crate) use rotator::checked_refresh;
 
-pub use batch::{rotate_all, BatchOptions, BatchSummary, InstallationIds, RotationEvent};
+pub use batch::{
+    rotate_all, rotate_all_until, BatchOptions, BatchSummary, InstallationIds, RotationEvent,
+};
 pub use coordinator::{Rotation, REINSTALL_EVENT_TARGET};
 pub use error::{RotationError, TokenKind};
 pub use rotator::TokenRotator;

@@ -142,6 +142,31 @@ impl AnyStore {
         }
     }
 
+    /// Whether the store answers and its schema is the one this build writes: for readiness
+    /// checks. The memory store always is.
+    ///
+    /// # Errors
+    /// A database error when the store cannot be read; [`StoreError::Config`] when its schema
+    /// is not current (see [`SqliteStore::check`](super::SqliteStore::check) and
+    /// [`PostgresStore::check`](super::PostgresStore::check)).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = slack_oauth::AnyStore::connect("sqlite::memory:", "111.222").await?;
+    /// store.check().await?;
+    /// # Ok::<_, slack_oauth::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn check(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(store) => store.check().await,
+            #[cfg(feature = "postgres")]
+            Self::Postgres(store) => store.check().await,
+        }
+    }
+
     /// How many rows of this app hold tokens: the total of a re-encryption's progress bar
     /// ([`SqliteStore::token_rows`](super::SqliteStore::token_rows),
     /// [`PostgresStore::token_rows`](super::PostgresStore::token_rows)); 0 for the memory
@@ -223,6 +248,8 @@ impl AnyStore {
 }
 
 /// Calls `$call` on whichever store `$self` holds.
+/// Calls `$call` on whichever store `$self` holds, recording its time and failure under the
+/// operation's name ([`telemetry`](crate::telemetry)).
 macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
@@ -233,53 +260,59 @@ macro_rules! delegate {
             AnyStore::Postgres($store) => $call,
         }
     };
+    ($self:ident, $operation:literal, $store:ident => $call:expr) => {{
+        let started = std::time::Instant::now();
+        let result = delegate!($self, $store => $call);
+        crate::telemetry::store_operation($operation, started, result.is_ok());
+        result
+    }};
 }
 
 impl InstallationStore for AnyStore {
     async fn save(&self, installation: &Installation) -> Result<(), StoreError> {
-        delegate!(self, store => store.save(installation).await)
+        delegate!(self, "save", store => store.save(installation).await)
     }
 
     async fn save_bot(&self, bot: &Bot) -> Result<(), StoreError> {
-        delegate!(self, store => store.save_bot(bot).await)
+        delegate!(self, "save_bot", store => store.save_bot(bot).await)
     }
 
     async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, StoreError> {
-        delegate!(self, store => store.find_bot(query).await)
+        delegate!(self, "find_bot", store => store.find_bot(query).await)
     }
 
     async fn find_installation(
         &self,
         query: &InstallationQuery,
     ) -> Result<Option<Installation>, StoreError> {
-        delegate!(self, store => store.find_installation(query).await)
+        delegate!(self, "find_installation", store => store.find_installation(query).await)
     }
 
     async fn delete_bot(&self, query: &InstallationQuery) -> Result<(), StoreError> {
-        delegate!(self, store => store.delete_bot(query).await)
+        delegate!(self, "delete_bot", store => store.delete_bot(query).await)
     }
 
     async fn delete_installation(&self, query: &InstallationQuery) -> Result<(), StoreError> {
-        delegate!(self, store => store.delete_installation(query).await)
+        delegate!(self, "delete_installation", store => store.delete_installation(query).await)
     }
 
     async fn delete_all(&self, query: &InstallationQuery) -> Result<(), StoreError> {
-        delegate!(self, store => store.delete_all(query).await)
+        delegate!(self, "delete_all", store => store.delete_all(query).await)
     }
 
     async fn list_installations(&self) -> Result<Vec<Installation>, StoreError> {
-        delegate!(self, store => store.list_installations().await)
+        delegate!(self, "list_installations", store => store.list_installations().await)
     }
 
     async fn list_expiring(
         &self,
         deadline: OffsetDateTime,
     ) -> Result<Vec<Installation>, StoreError> {
-        delegate!(self, store => store.list_expiring(deadline).await)
+        delegate!(self, "list_expiring", store => store.list_expiring(deadline).await)
     }
 
     async fn update_rotated_token(&self, update: &TokenUpdate) -> Result<bool, StoreError> {
-        delegate!(self, store => store.update_rotated_token(update).await)
+        delegate!(self, "update_rotated_token", store => store.update_rotated_token(update).await)
     }
 
     async fn update_rotated_token_and_release_lease(
@@ -288,7 +321,7 @@ impl InstallationStore for AnyStore {
         name: &str,
         holder: &str,
     ) -> Result<bool, StoreError> {
-        delegate!(self, store => store.update_rotated_token_and_release_lease(update, name, holder).await)
+        delegate!(self, "update_rotated_token_and_release_lease", store => store.update_rotated_token_and_release_lease(update, name, holder).await)
     }
 
     async fn try_acquire_lease(
@@ -297,7 +330,7 @@ impl InstallationStore for AnyStore {
         holder: &str,
         ttl: std::time::Duration,
     ) -> Result<super::LeaseAcquisition, StoreError> {
-        delegate!(self, store => store.try_acquire_lease(name, holder, ttl).await)
+        delegate!(self, "try_acquire_lease", store => store.try_acquire_lease(name, holder, ttl).await)
     }
 
     async fn record_refresh_intent(
@@ -307,36 +340,36 @@ impl InstallationStore for AnyStore {
         fingerprint: &str,
         ttl: std::time::Duration,
     ) -> Result<bool, StoreError> {
-        delegate!(self, store => store.record_refresh_intent(name, holder, fingerprint, ttl).await)
+        delegate!(self, "record_refresh_intent", store => store.record_refresh_intent(name, holder, fingerprint, ttl).await)
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        delegate!(self, store => store.release_lease(name, holder).await)
+        delegate!(self, "release_lease", store => store.release_lease(name, holder).await)
     }
 
     async fn abandon_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        delegate!(self, store => store.abandon_lease(name, holder).await)
+        delegate!(self, "abandon_lease", store => store.abandon_lease(name, holder).await)
     }
 
     async fn flag_reinstall(&self, grant: &super::LostGrant) -> Result<bool, StoreError> {
-        delegate!(self, store => store.flag_reinstall(grant).await)
+        delegate!(self, "flag_reinstall", store => store.flag_reinstall(grant).await)
     }
 }
 
 impl StateStore for AnyStore {
     async fn issue(&self, expires_at: OffsetDateTime) -> Result<StateValue, StoreError> {
-        delegate!(self, store => store.issue(expires_at).await)
+        delegate!(self, "issue", store => store.issue(expires_at).await)
     }
 
     async fn consume(&self, state: &StateValue, now: OffsetDateTime) -> Result<bool, StoreError> {
-        delegate!(self, store => store.consume(state, now).await)
+        delegate!(self, "consume", store => store.consume(state, now).await)
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        delegate!(self, store => store.purge_expired(now).await)
+        delegate!(self, "purge_expired", store => store.purge_expired(now).await)
     }
 
     async fn count_live(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        delegate!(self, store => store.count_live(now).await)
+        delegate!(self, "count_live", store => store.count_live(now).await)
     }
 }

@@ -317,6 +317,40 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// Whether the database answers and every migration of this build is applied: for
+    /// readiness checks (`/readyz`).
+    ///
+    /// # Errors
+    /// A database error when it cannot be read; [`StoreError::Config`] naming the first
+    /// migration of this build that the database lacks (or records as failed).
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), slack_oauth::store::StoreError> {
+    /// let store = slack_oauth::PostgresStore::connect("postgres://localhost/app", "111.222").await?;
+    /// store.check().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn check(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let applied = sqlx::query_scalar::<_, i64>(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(conn.busy())
+        .await;
+        let applied = conn.settle(applied)?;
+        match migrator()
+            .iter()
+            .find(|migration| applied.binary_search(&migration.version).is_err())
+        {
+            None => Ok(()),
+            Some(missing) => Err(StoreError::Config(format!(
+                "the PostgreSQL schema lacks migration {} ({}): restart an instance of this \
+                 build to apply it",
+                missing.version, missing.description
+            ))),
+        }
+    }
+
     fn new(pool: PgPool, client_id: ClientId, keys: Option<EncryptionKeys>) -> Self {
         Self {
             pool,

@@ -1,0 +1,265 @@
+//! `serve` in production (issue #13): the background rotation, `/metrics` (on its own
+//! address), `/healthz` apart from `/readyz`, and JSON logs.
+
+use std::time::{Duration, Instant};
+
+use slack_emulator::{Emulator, EmulatorConfig};
+use slack_oauth::store::{InstallationQuery, InstallationStore as _, SqliteStore};
+
+use crate::support::{command, free_port, Spawned};
+
+const CLIENT_ID: &str = "111.222";
+const CLIENT_SECRET: &str = "production-secret-S3NT1N3L-0123456789";
+
+fn serve_command(emulator: &Emulator, port: u16, database_url: &str) -> std::process::Command {
+    let mut serve = command();
+    serve
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("SLACK_CLIENT_ID", CLIENT_ID)
+        .env("SLACK_CLIENT_SECRET", CLIENT_SECRET)
+        .env("SLACK_SCOPES", "chat:write")
+        .env("SLACK_USER_SCOPES", "")
+        .env(
+            "SLACK_REDIRECT_URI",
+            format!("http://127.0.0.1:{port}/slack/oauth_redirect"),
+        )
+        .env("SLACK_API_URL", emulator.api_url())
+        .env("SLACK_AUTHORIZE_URL", emulator.authorize_url())
+        .env("DATABASE_URL", database_url);
+    serve
+}
+
+/// The value of the sample `name{labels}` in a Prometheus text page (0 when absent).
+fn sample(page: &str, name_and_labels: &str) -> f64 {
+    page.lines()
+        .filter_map(|line| line.strip_prefix(name_and_labels))
+        .filter_map(|rest| rest.strip_prefix(' '))
+        .find_map(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Installs through `server`'s flow with the emulator approving at once.
+async fn install(http: &reqwest::Client, server: &str) {
+    let page = http
+        .get(format!("{server}/slack/install"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let body = page.text().await.unwrap();
+    let start = body.find(" href=\"http").unwrap() + 7;
+    let end = start + body[start..].find('"').unwrap();
+    let authorize = body[start..end].replace("&amp;", "&");
+    let approved = http
+        .get(format!("{authorize}&auto_approve=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 302);
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    let done = http
+        .get(&callback)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200, "{}", done.text().await.unwrap());
+}
+
+/// An install whose tokens expire in 10 minutes is rotated by `serve` itself within a pass;
+/// the counters and gauges show it on the metrics address; SIGTERM stops both cleanly; every
+/// log line is a JSON object and none holds a token.
+#[tokio::test]
+async fn serve_rotates_in_the_background_and_exports_metrics() {
+    let emulator = Emulator::spawn(EmulatorConfig {
+        client_id: Some(CLIENT_ID.to_owned()),
+        client_secret: Some(CLIENT_SECRET.to_owned()),
+        rotation: true,
+        token_ttl: Duration::from_secs(600),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("prod.db").display());
+    let (port, metrics_port) = (free_port(), free_port());
+    let log_path = dir.path().join("serve.log");
+    let server = Spawned::start(
+        serve_command(&emulator, port, &database_url)
+            .args(["--rotate-every", "1s", "--minutes-before-expiration", "15"])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--log-format", "json"])
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(&log_path).unwrap()),
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert_eq!(
+        http.get(format!("{}/healthz", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok"
+    );
+    let ready = http
+        .get(format!("{}/readyz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    install(&http, &server.url).await;
+    let cancelled = http
+        .get(format!(
+            "{}/slack/oauth_redirect?error=access_denied",
+            server.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+
+    // The token the install stored is replaced by the background rotation.
+    let store = SqliteStore::connect(&database_url, CLIENT_ID)
+        .await
+        .unwrap();
+    let query = InstallationQuery::team("T0EMULATOR");
+    let installed = store.find_bot(&query).await.unwrap().unwrap();
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let page = http
+            .get(&metrics_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let rotated = sample(
+            &page,
+            r#"slack_oauth_token_refreshes_total{kind="bot",outcome="rotated"}"#,
+        );
+        if rotated >= 1.0 {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "never rotated: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let rotated = store.find_bot(&query).await.unwrap().unwrap();
+    assert_ne!(rotated.bot_token, installed.bot_token);
+    assert_ne!(rotated.bot_refresh_token, installed.bot_refresh_token);
+
+    assert_eq!(
+        sample(&page, r#"slack_oauth_installs_total{outcome="success"}"#),
+        1.0,
+        "{page}"
+    );
+    assert_eq!(
+        sample(
+            &page,
+            r#"slack_oauth_installs_total{outcome="access_denied"}"#
+        ),
+        1.0,
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"slack_oauth_tokens_expiring{within="15m"}"#),
+        "{page}"
+    );
+    assert!(page.contains("slack_oauth_needs_reinstall 0"), "{page}");
+    assert!(
+        page.contains(r#"slack_oauth_store_operation_duration_seconds_bucket{operation="save","#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"slack_oauth_http_request_duration_seconds_count{route="/slack/install",status="200"}"#),
+        "{page}"
+    );
+    for secret in [
+        installed.bot_token.secret(),
+        rotated.bot_token.secret(),
+        CLIENT_SECRET,
+    ] {
+        assert!(!page.contains(secret), "a secret in the metrics");
+    }
+    // The main address has no /metrics when it has its own.
+    let main = http
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(main.status(), 404);
+
+    assert_eq!(server.terminate().code(), Some(0));
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let mut messages = Vec::new();
+    for line in log.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("not a JSON line ({error}): {line}"));
+        assert!(
+            event["level"].is_string() && event["timestamp"].is_string(),
+            "{line}"
+        );
+        messages.push(event["fields"]["message"].as_str().unwrap_or("").to_owned());
+    }
+    for expected in [
+        "background token rotation started",
+        "rotation pass finished",
+        "background token rotation stopped",
+        "slack-oauth stopped",
+    ] {
+        assert!(
+            messages.iter().any(|m| m == expected),
+            "no {expected:?}: {log}"
+        );
+    }
+    for secret in [
+        installed.bot_token.secret(),
+        rotated.bot_refresh_token.as_ref().unwrap().secret(),
+        CLIENT_SECRET,
+    ] {
+        assert!(!log.contains(secret), "a secret in the log");
+    }
+    emulator.shutdown().await;
+}
+
+/// `/healthz` stays 200 while `/readyz` turns 503 when the schema is not this build's (here,
+/// an older version number written behind the server's back), and 200 again once it is.
+#[tokio::test]
+async fn readyz_fails_when_the_schema_is_not_current_and_healthz_does_not() {
+    let emulator = Emulator::spawn(EmulatorConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ready.db");
+    let database_url = format!("sqlite://{}", path.display());
+    let server = Spawned::start(
+        serve_command(&emulator, free_port(), &database_url).args(["--rotate-every", "0"]),
+    );
+    let http = reqwest::Client::new();
+    let status = |path: &'static str| {
+        let http = http.clone();
+        let url = format!("{}{path}", server.url);
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("/readyz").await, 200);
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let current: i64 = db
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    db.execute_batch("PRAGMA user_version = 1").unwrap();
+    assert_eq!(status("/readyz").await, 503);
+    assert_eq!(status("/healthz").await, 200);
+    // Without --metrics-addr, /metrics is on the main address.
+    assert_eq!(status("/metrics").await, 200);
+    db.execute_batch(&format!("PRAGMA user_version = {current}"))
+        .unwrap();
+    assert_eq!(status("/readyz").await, 200);
+    assert_eq!(server.terminate().code(), Some(0));
+    emulator.shutdown().await;
+}
