@@ -29,3 +29,6 @@ mod redirects;
 
 // `SlackApp`: the common case wired (settings, store, flow, authorize, layers), end to end.
 mod app;
+
+// The metrics the library records, read back through a Prometheus recorder.
+mod telemetry;

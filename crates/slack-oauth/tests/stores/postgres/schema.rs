@@ -188,6 +188,17 @@ async fn migrations_are_idempotent_and_keep_existing_rows() {
             20_250_101_000_004
         ]
     );
+    // Ready: every migration of this build recorded as applied.
+    second.check().await.unwrap();
+    // A migration missing (a database restored from before it, say): not ready, and the
+    // message names it.
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 20250101000004")
+        .execute(second.pool())
+        .await
+        .unwrap();
+    let error = second.check().await.unwrap_err();
+    assert_eq!(error.kind(), slack_oauth::store::StoreErrorKind::Config);
+    assert!(error.to_string().contains("20250101000004"), "{error}");
     first.close().await;
     second.close().await;
 }
