@@ -25,7 +25,8 @@ pub(crate) struct RotateArgs {
     /// Installations rotated at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// oauth.v2.access calls per minute (Slack allows 600 per app); 0 for no limit.
+    /// oauth.v2.access calls per minute (Slack allows 600 per app), shared by every `rotate`
+    /// and `serve` on the same database; 0 for no limit.
     #[arg(long, default_value_t = 500)]
     max_per_minute: u32,
     /// List what would be rotated; refresh nothing.
@@ -59,6 +60,7 @@ pub(crate) async fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {
     let rotator = TokenRotator::new(client, ClientCredentials::new(client_id, client_secret));
     let rotation = Rotation::new(rotator, store)
         .minutes_before_expiration(args.minutes_before_expiration)
+        .max_per_minute(args.max_per_minute)
         .slack_timeout(args.slack_timeout);
     let Some(every) = args.every else {
         return one_pass(&rotation, &args).await;
@@ -107,7 +109,6 @@ where
     let options = BatchOptions {
         minutes_before_expiration: args.minutes_before_expiration,
         concurrency: args.concurrency,
-        max_per_minute: args.max_per_minute,
         dry_run: args.dry_run,
     };
     // indicatif draws nothing when stderr is not a terminal.

@@ -17,7 +17,7 @@ use crate::metrics::{NEEDS_REINSTALL, TOKENS_EXPIRING};
 pub(crate) struct RotationLoop {
     /// Time between the start of one pass and the next.
     pub(crate) every: Duration,
-    /// The window, budget and concurrency of each pass.
+    /// The window and concurrency of each pass (the budget is the rotation's).
     pub(crate) options: BatchOptions,
 }
 
@@ -31,7 +31,7 @@ impl RotationLoop {
         tracing::info!(
             every = ?self.every,
             minutes_before_expiration = self.options.minutes_before_expiration,
-            max_per_minute = self.options.max_per_minute,
+            max_per_minute = rotation.budget_per_minute(),
             "background token rotation started"
         );
         let mut ticks = tokio::time::interval(self.every);

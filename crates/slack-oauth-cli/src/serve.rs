@@ -86,8 +86,8 @@ pub(crate) struct ServeArgs {
     /// The background rotation refreshes tokens expiring within this many minutes
     #[arg(long, value_name = "MINUTES", default_value_t = 120)]
     minutes_before_expiration: u32,
-    /// oauth.v2.access calls per minute for the background rotation (Slack allows 600 per
-    /// app); 0 for no limit
+    /// oauth.v2.access calls per minute, shared by every `serve` and `rotate` on the same
+    /// database (Slack allows 600 per app); 0 for no limit
     #[arg(long, value_name = "N", default_value_t = 500)]
     max_per_minute: u32,
     /// Installations the background rotation refreshes at once
@@ -181,7 +181,6 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             options: BatchOptions {
                 minutes_before_expiration: args.minutes_before_expiration,
                 concurrency: usize::from(args.rotation_concurrency),
-                max_per_minute: args.max_per_minute,
                 dry_run: false,
             },
         };

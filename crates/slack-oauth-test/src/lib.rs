@@ -179,6 +179,8 @@ macro_rules! __store_conformance_cases {
             concurrent_saves_and_finds_all_succeed,
             concurrent_rotations_have_one_winner,
             concurrent_leases_have_one_holder,
+            refresh_budget_admits_the_limit_then_waits,
+            concurrent_budget_spends_never_exceed_the_limit,
         );
     };
     (@cases $backend:ident, [$mode:ident] $store:expr; $($case:ident),* $(,)?) => {

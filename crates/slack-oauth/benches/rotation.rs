@@ -86,10 +86,9 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
     emulator.set_latency(latency);
     let client = Client::builder().base_url(emulator.api_url()).build()?;
     let rotator = TokenRotator::new(client, ClientCredentials::new(CLIENT_ID, "secret"));
-    let rotation = Rotation::new(rotator, store.clone());
+    let rotation = Rotation::new(rotator, store.clone()).max_per_minute(0);
     let options = BatchOptions {
         concurrency: CONCURRENCY,
-        max_per_minute: 0,
         ..BatchOptions::default()
     };
     let started = Instant::now();

@@ -22,7 +22,8 @@ async fn rotate<S: InstallationStore + Clone + 'static>(
     credentials: ClientCredentials,
     options: BatchOptions,
 ) -> BatchSummary {
-    let rotation = Rotation::new(TokenRotator::new(client, credentials), store);
+    // 100 calls a minute, shared by every machine running this job on the same database.
+    let rotation = Rotation::new(TokenRotator::new(client, credentials), store).max_per_minute(100);
     let mut events = std::pin::pin!(rotate_all(rotation, options));
     let mut summary = BatchSummary::default();
     while let Some(event) = events.next().await {
@@ -43,7 +44,6 @@ async fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let credentials = ClientCredentials::new(settings.client_id, settings.client_secret);
     let options = BatchOptions {
         concurrency: 5,
-        max_per_minute: 100,
         ..BatchOptions::default()
     };
     let summary = rotate(store, Client::new()?, credentials, options).await;

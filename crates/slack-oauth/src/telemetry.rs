@@ -13,6 +13,7 @@
 //! | [`AUTHORIZE_TOTAL`] | counter | `outcome`: `authorized`, `not_installed`, `error`; `cached`: `true` when every lookup was answered by the [`CachedStore`](crate::CachedStore), else `false` |
 //! | [`STORE_OPERATION_DURATION_SECONDS`] | histogram | `operation`: the store method (`find_bot`, `save`, ...); recorded by [`AnyStore`](crate::AnyStore) |
 //! | [`STORE_ERRORS_TOTAL`] | counter | `operation`, as above |
+//! | [`ROTATION_BUDGET_REMAINING`] | gauge | none: the `oauth.v2.access` calls left in the last 60 s of the budget every instance on the store shares, as of this instance's last refresh |
 //!
 //! ```
 //! assert_eq!(slack_oauth::telemetry::INSTALLS_TOTAL, "slack_oauth_installs_total");
@@ -30,6 +31,9 @@ pub const AUTHORIZE_TOTAL: &str = "slack_oauth_authorize_total";
 pub const STORE_OPERATION_DURATION_SECONDS: &str = "slack_oauth_store_operation_duration_seconds";
 /// Store operations that failed, by operation.
 pub const STORE_ERRORS_TOTAL: &str = "slack_oauth_store_errors_total";
+/// `oauth.v2.access` calls left in the shared budget's current 60 s window, as of the last
+/// refresh.
+pub const ROTATION_BUDGET_REMAINING: &str = "slack_oauth_rotation_budget_remaining";
 
 /// Counts one completed callback.
 pub(crate) fn install(outcome: &'static str) {
@@ -39,6 +43,11 @@ pub(crate) fn install(outcome: &'static str) {
 /// Counts one refresh sent to Slack.
 pub(crate) fn token_refresh(kind: &'static str, outcome: &'static str) {
     metrics::counter!(TOKEN_REFRESHES_TOTAL, "kind" => kind, "outcome" => outcome).increment(1);
+}
+
+/// Sets what is left of the refresh budget.
+pub(crate) fn budget_remaining(calls: u32) {
+    metrics::gauge!(ROTATION_BUDGET_REMAINING).set(f64::from(calls));
 }
 
 /// Counts one authorize call.

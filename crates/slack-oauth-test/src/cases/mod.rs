@@ -5,6 +5,7 @@
 //! can also call cases one by one. Cases that spawn tasks need a `Clone + 'static` store whose
 //! clones share data (every built-in store is such a handle).
 
+mod budget;
 mod concurrency;
 mod deletes;
 mod history;
@@ -15,6 +16,9 @@ mod reinstall;
 mod rotation;
 mod states;
 
+pub use budget::{
+    concurrent_budget_spends_never_exceed_the_limit, refresh_budget_admits_the_limit_then_waits,
+};
 pub use concurrency::{
     concurrent_consumes_have_one_winner, concurrent_leases_have_one_holder,
     concurrent_rotations_have_one_winner, concurrent_saves_and_finds_all_succeed,

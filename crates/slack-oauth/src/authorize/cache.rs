@@ -429,6 +429,13 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
         self.inner.abandon_lease(name, holder).await
     }
 
+    async fn spend_refresh_budget(
+        &self,
+        limit: u32,
+    ) -> Result<crate::store::BudgetSpend, StoreError> {
+        self.inner.spend_refresh_budget(limit).await
+    }
+
     async fn flag_reinstall(&self, grant: &crate::store::LostGrant) -> Result<bool, StoreError> {
         let result = self.inner.flag_reinstall(grant).await;
         self.cache

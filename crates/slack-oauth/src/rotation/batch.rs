@@ -1,12 +1,10 @@
 //! `rotate_all`: rotates every expiring stored installation, as a stream of events.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use futures::{Stream, StreamExt as _};
 use tokio::sync::mpsc;
 
-use super::budget::Budget;
 use super::rotator::window;
 use super::{Rotation, RotationError};
 use crate::ids::{EnterpriseId, TeamId, UserId};
@@ -15,10 +13,13 @@ use crate::store::{InstallationQuery, InstallationStore};
 
 /// How [`rotate_all`] runs.
 ///
+/// The budget of `oauth.v2.access` calls is the [`Rotation`]'s
+/// ([`Rotation::max_per_minute`], shared through the store by every instance).
+///
 /// ```
 /// use slack_oauth::rotation::BatchOptions;
 /// let options = BatchOptions { concurrency: 4, ..BatchOptions::default() };
-/// assert_eq!(options.max_per_minute, 500);
+/// assert_eq!(options.minutes_before_expiration, 120);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchOptions {
@@ -26,9 +27,6 @@ pub struct BatchOptions {
     pub minutes_before_expiration: u32,
     /// Installations rotated at once (default 16; 0 is taken as 1).
     pub concurrency: usize,
-    /// `oauth.v2.access` calls allowed per minute (default 500, under Slack's 600); 0 means
-    /// unlimited. An installation costs one call per due token.
-    pub max_per_minute: u32,
     /// Report what would be rotated ([`RotationEvent::WouldRotate`]) without refreshing.
     pub dry_run: bool,
 }
@@ -38,7 +36,6 @@ impl Default for BatchOptions {
         Self {
             minutes_before_expiration: 120,
             concurrency: 16,
-            max_per_minute: 500,
             dry_run: false,
         }
     }
@@ -147,7 +144,8 @@ pub struct BatchSummary {
 }
 
 /// Rotates every stored installation with a token expiring within the window, soonest first,
-/// `concurrency` at a time under a `max_per_minute` budget of `oauth.v2.access` calls. A bot
+/// `concurrency` at a time within the rotation's budget of `oauth.v2.access` calls
+/// ([`Rotation::max_per_minute`]; a batch leaves 5% of it to authorize-time refreshes). A bot
 /// shared by several users' installations of one workspace is refreshed once. Each rotation
 /// goes through [`Rotation::rotate_installation`], so several instances may run this at once.
 ///
@@ -239,7 +237,9 @@ async fn run<S>(
 ) where
     S: InstallationStore + Clone + 'static,
 {
-    let rotation = rotation.minutes_before_expiration(options.minutes_before_expiration);
+    let rotation = rotation
+        .minutes_before_expiration(options.minutes_before_expiration)
+        .proactive();
     let rotator = rotation.rotator().clone();
     let minutes = options.minutes_before_expiration;
     let mut summary = BatchSummary::default();
@@ -283,15 +283,13 @@ async fn run<S>(
     {
         return;
     }
-    let budget = Arc::new(Budget::per_minute(options.max_per_minute));
     // Once `stop` resolves no item is started; those under way finish (buffer_unordered).
     let mut outcomes = futures::stream::iter(items)
         .take_until(Box::pin(stop))
         .map(|item| {
             let rotation = rotation.clone();
-            let budget = Arc::clone(&budget);
             let dry_run = options.dry_run;
-            async move { rotate_one(&rotation, &budget, item, dry_run).await }
+            async move { rotate_one(&rotation, item, dry_run).await }
         })
         .buffer_unordered(options.concurrency.max(1));
     while let Some(event) = outcomes.next().await {
@@ -303,12 +301,7 @@ async fn run<S>(
     let _ = events.send(RotationEvent::Finished { summary }).await;
 }
 
-async fn rotate_one<S>(
-    rotation: &Rotation<S>,
-    budget: &Budget,
-    item: Item,
-    dry_run: bool,
-) -> RotationEvent
+async fn rotate_one<S>(rotation: &Rotation<S>, item: Item, dry_run: bool) -> RotationEvent
 where
     S: InstallationStore + Clone + 'static,
 {
@@ -344,9 +337,6 @@ where
             user: item.user,
         };
     }
-    budget
-        .spend(u32::from(item.bot) + u32::from(item.user))
-        .await;
     let mut installation = item.installation;
     let listed_bot_expiry = installation.bot_token_expires_at;
     if !item.bot {

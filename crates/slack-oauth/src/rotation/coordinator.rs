@@ -15,8 +15,8 @@ use super::{ReinstallNeeded, RotationError, TokenKind, TokenRotator};
 use crate::installation::{Bot, Installation, ReinstallFlag};
 use crate::secret::{BotToken, RefreshToken, UserToken};
 use crate::store::{
-    refresh_token_fingerprint, InstallationQuery, InstallationStore, LeaseAcquisition, LostGrant,
-    RotatedToken, TokenUpdate,
+    refresh_token_fingerprint, BudgetSpend, InstallationQuery, InstallationStore, LeaseAcquisition,
+    LostGrant, RotatedToken, TokenUpdate,
 };
 
 /// How long new tokens that could not be saved are kept in memory and their save retried.
@@ -32,6 +32,11 @@ const SAVE_MARGIN: Duration = Duration::from_secs(2);
 /// Lease time beyond the deadline and the save margin (the lease is renewed for its whole TTL
 /// when the intent is recorded, so this is slack, not a wait).
 const ACQUIRE_MARGIN: Duration = Duration::from_millis(250);
+/// How long one token's refresh waits for the `oauth.v2.access` budget before giving up with
+/// [`RotationError::BudgetExhausted`].
+const BUDGET_WAIT: Duration = Duration::from_secs(60);
+/// The default budget: under Slack's limit of 600 `oauth.v2.access` calls a minute per app.
+const MAX_PER_MINUTE: u32 = 500;
 /// The `tracing` target of the one warning event raised per lost grant: filter on it to route
 /// those events to an alert (`RUST_LOG=slack_oauth::reinstall_needed=warn`).
 ///
@@ -137,6 +142,10 @@ pub struct Rotation<S> {
     lease_ttl: Duration,
     slack_timeout: Duration,
     save_retry_for: Duration,
+    max_per_minute: u32,
+    /// Proactive refreshes ([`rotate_all`](super::rotate_all)) leave part of the budget to
+    /// authorize-time ones.
+    proactive: bool,
     shared: Arc<Shared>,
 }
 
@@ -149,6 +158,8 @@ impl<S: fmt::Debug> fmt::Debug for Rotation<S> {
             .field("lease_ttl", &self.lease_ttl)
             .field("slack_timeout", &self.slack_timeout)
             .field("save_retry_for", &self.save_retry_for)
+            .field("max_per_minute", &self.max_per_minute)
+            .field("proactive", &self.proactive)
             .finish_non_exhaustive()
     }
 }
@@ -162,6 +173,8 @@ impl<S: Clone> Clone for Rotation<S> {
             lease_ttl: self.lease_ttl,
             slack_timeout: self.slack_timeout,
             save_retry_for: self.save_retry_for,
+            max_per_minute: self.max_per_minute,
+            proactive: self.proactive,
             shared: Arc::clone(&self.shared),
         }
     }
@@ -203,6 +216,8 @@ where
             lease_ttl: Duration::from_secs(60),
             slack_timeout: SLACK_TIMEOUT,
             save_retry_for: SAVE_RETRY_FOR,
+            max_per_minute: MAX_PER_MINUTE,
+            proactive: false,
             shared: Arc::new(Shared {
                 holder,
                 flights: Flights::default(),
@@ -242,6 +257,72 @@ where
     pub fn save_retry_for(mut self, duration: Duration) -> Self {
         self.save_retry_for = duration;
         self
+    }
+
+    /// At most `per_minute` `oauth.v2.access` refresh calls in any 60 seconds (default 500,
+    /// under Slack's 600 per app; 0: no limit), counted in the store
+    /// ([`InstallationStore::spend_refresh_budget`]): every instance on the same SQLite file or
+    /// PostgreSQL database shares one budget, by the store's clock. A refresh spends its call
+    /// under the lease, just before it is sent; when the budget is spent it releases the lease,
+    /// waits for room and tries again (an authorize-time refresh for up to 60 s, then
+    /// [`RotationError::BudgetExhausted`]; a proactive one as long as it takes). Authorize-time refreshes may use the whole
+    /// budget; [`rotate_all`](super::rotate_all) stops at 95% of it, so that a token needed
+    /// by a request now goes ahead of one expiring later.
+    ///
+    /// ```
+    /// # use slack_oauth::api::{Client, ClientCredentials};
+    /// # use slack_oauth::rotation::{Rotation, TokenRotator};
+    /// # use slack_oauth::store::MemoryStore;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let rotator = TokenRotator::new(Client::new()?, ClientCredentials::new("1.2", "s"));
+    /// let rotation = Rotation::new(rotator, MemoryStore::new()).max_per_minute(300);
+    /// assert_eq!(rotation.budget_per_minute(), 300);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn max_per_minute(mut self, per_minute: u32) -> Self {
+        self.max_per_minute = per_minute;
+        self
+    }
+
+    /// The budget of `oauth.v2.access` calls per minute (0: no limit).
+    pub fn budget_per_minute(&self) -> u32 {
+        self.max_per_minute
+    }
+
+    /// This rotation for proactive refreshes: it leaves 5% of the budget to authorize-time
+    /// ones.
+    pub(crate) fn proactive(mut self) -> Self {
+        self.proactive = true;
+        self
+    }
+
+    /// The calls a refresh of this rotation may find spent and still go: the whole budget, or
+    /// 95% of it for proactive refreshes. `None`: no limit.
+    fn budget_limit(&self) -> Option<u32> {
+        let budget = self.max_per_minute;
+        (budget > 0).then(|| {
+            if self.proactive {
+                budget - budget / 20
+            } else {
+                budget
+            }
+        })
+    }
+
+    /// Spends one call of the budget, if there is one: `Ok(None)` to go ahead, `Ok(Some(wait))`
+    /// when it is spent for now.
+    async fn spend_budget(&self) -> Result<Option<Duration>, RotationError> {
+        let Some(limit) = self.budget_limit() else {
+            return Ok(None);
+        };
+        let spend = self.store.spend_refresh_budget(limit).await?;
+        crate::telemetry::budget_remaining(self.max_per_minute.saturating_sub(spend.used()));
+        Ok(match spend {
+            BudgetSpend::Spent { .. } => None,
+            BudgetSpend::Exhausted { retry_after, .. } => Some(retry_after),
+        })
     }
 
     /// Calls `hook` each time this instance marks a token as needing a reinstall: once per lost
@@ -456,11 +537,23 @@ where
                 return Ok(stored);
             }
         }
-        let Some(pending_intent) = self.acquire(target, lease).await? else {
-            // Refreshed by another holder while we waited.
-            return self.read(target).await;
-        };
-        self.redeem(target, lease, pending_intent).await
+        let started = Instant::now();
+        loop {
+            let Some(pending_intent) = self.acquire(target, lease).await? else {
+                // Refreshed by another holder while we waited.
+                return self.read(target).await;
+            };
+            match self.redeem(target, lease, pending_intent).await {
+                Err(RotationError::BudgetExhausted { retry_after, .. })
+                    if self.proactive || started.elapsed() + retry_after < BUDGET_WAIT =>
+                {
+                    // The lease is released: another instance may refresh meanwhile, and the
+                    // next acquire re-reads. Jitter spreads the waiters of one full window.
+                    tokio::time::sleep(retry_after + jitter(Duration::from_millis(20))).await;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Waits for the lease: `Some(pending intent)` once held, `None` when the token got
@@ -548,6 +641,22 @@ where
             return Ok(stored);
         }
 
+        // The call is counted before it is sent, as late as possible: only a refresh that
+        // will be sent spends the budget.
+        match self.spend_budget().await {
+            Ok(None) => {}
+            Ok(Some(retry_after)) => {
+                self.release(lease).await;
+                return Err(RotationError::BudgetExhausted {
+                    token: target.kind,
+                    retry_after,
+                });
+            }
+            Err(error) => {
+                self.release(lease).await;
+                return Err(error);
+            }
+        }
         // The deadline runs from before the intent is recorded: the store checked that the
         // lease outlives it by its own clock, at a moment after this one.
         let deadline = Instant::now() + self.slack_timeout;

@@ -138,6 +138,16 @@ pub enum RotationError {
         /// The lease name (client id, org, team and user ids; no secret).
         lease: String,
     },
+    /// The `oauth.v2.access` budget ([`Rotation::max_per_minute`](super::Rotation::max_per_minute),
+    /// shared through the store by every instance) stayed spent for as long as a refresh
+    /// waits for it (60 s). Nothing was sent; retry later.
+    #[error("the oauth.v2.access budget is spent (retry in {}s); the {token} token was not refreshed", retry_after.as_secs_f64())]
+    BudgetExhausted {
+        /// Which token.
+        token: TokenKind,
+        /// When one more call would fit, as of the last try.
+        retry_after: std::time::Duration,
+    },
     /// The rotation task stopped unexpectedly (it panicked or the runtime shut down).
     #[error("the token rotation task stopped before finishing")]
     Interrupted,
@@ -186,7 +196,10 @@ impl RotationError {
                 "internal_error" | "fatal_error" | "service_unavailable" | "ratelimited"
             ),
             Self::Store(error) => error.is_transient(),
-            Self::LeaseTimeout { .. } | Self::Interrupted | Self::Deadline { .. } => true,
+            Self::LeaseTimeout { .. }
+            | Self::Interrupted
+            | Self::Deadline { .. }
+            | Self::BudgetExhausted { .. } => true,
             Self::Partial { error, .. } => error.is_transient(),
             _ => false,
         }

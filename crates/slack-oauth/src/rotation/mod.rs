@@ -12,7 +12,8 @@
 //!   and runs to completion even if the caller gives up), and a grant that is lost anyway is
 //!   detected, marked as needing a reinstall and announced once ([`ReinstallNeeded`]).
 //! - [`rotate_all`]: every expiring stored installation, as a stream of [`RotationEvent`]s, with
-//!   bounded concurrency and a budget of `oauth.v2.access` calls per minute.
+//!   bounded concurrency, within a budget of `oauth.v2.access` calls per minute that every
+//!   instance on the store shares ([`Rotation::max_per_minute`]).
 //!
 //! Refresh tokens are single use: redeeming one twice fails (after Slack's grace period) and
 //! can lock the installation out, which is why every refresh goes through [`Rotation`] in an
@@ -26,7 +27,6 @@ use crate::ids::{ClientId, EnterpriseId, TeamId, UserId};
 use crate::installation::ReinstallFlag;
 
 mod batch;
-mod budget;
 mod coordinator;
 mod current;
 mod error;

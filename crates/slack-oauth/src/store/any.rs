@@ -354,6 +354,10 @@ impl InstallationStore for AnyStore {
     async fn flag_reinstall(&self, grant: &super::LostGrant) -> Result<bool, StoreError> {
         delegate!(self, "flag_reinstall", store => store.flag_reinstall(grant).await)
     }
+
+    async fn spend_refresh_budget(&self, limit: u32) -> Result<super::BudgetSpend, StoreError> {
+        delegate!(self, "spend_refresh_budget", store => store.spend_refresh_budget(limit).await)
+    }
 }
 
 impl StateStore for AnyStore {

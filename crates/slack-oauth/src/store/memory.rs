@@ -57,6 +57,8 @@ struct Tables {
     states: HashMap<String, OffsetDateTime>,
     issued: u64,
     leases: HashMap<String, Lease>,
+    /// The `oauth.v2.access` calls of the last minute.
+    refresh_budget: super::budget::SlidingWindow,
 }
 
 #[derive(Default)]
@@ -394,6 +396,11 @@ impl InstallationStore for MemoryStore {
             }
         }
         Ok(flagged)
+    }
+
+    async fn spend_refresh_budget(&self, limit: u32) -> Result<super::BudgetSpend, StoreError> {
+        let now = self.clock.now();
+        Ok(self.tables().refresh_budget.spend(now, limit))
     }
 }
 

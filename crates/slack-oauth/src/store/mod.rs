@@ -29,6 +29,7 @@ use crate::installation::{Bot, Installation, ReinstallFlag};
 use crate::secret::{BotToken, RefreshToken, StateValue, UserToken};
 
 mod any;
+pub(crate) mod budget;
 mod error;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -38,6 +39,7 @@ pub(crate) mod reencrypt;
 mod sqlite;
 
 pub use any::AnyStore;
+pub use budget::{BudgetSpend, BUDGET_WINDOW};
 pub use error::{StoreError, StoreErrorKind};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -418,6 +420,16 @@ pub trait InstallationStore: Send + Sync {
         &self,
         grant: &LostGrant,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Spends one `oauth.v2.access` call of this store's app from the budget that every
+    /// instance using the store shares: records the call if fewer than `limit` were recorded in
+    /// the last 60 s ([`BUDGET_WINDOW`]) by the store's clock, atomically across instances, so
+    /// that no 60-second window ever holds more than `limit`; otherwise records nothing and
+    /// tells how long until one would fit. A limit of 0 admits nothing.
+    fn spend_refresh_budget(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<BudgetSpend, StoreError>> + Send;
 }
 
 /// Where OAuth `state` values live between the install page and the callback.

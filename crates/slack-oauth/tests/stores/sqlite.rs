@@ -353,7 +353,7 @@ async fn opens_a_database_created_by_python_and_keeps_its_schema() {
         ddl("slack_bots").contains("needs_reinstall_reason"),
         "migration 2 added its columns at the end"
     );
-    assert_eq!(user_version(&store), 2, "schema version 2 recorded");
+    assert_eq!(user_version(&store), 3, "schema version 3 recorded");
     assert!(
         !has_table(&store, "_sqlx_migrations"),
         "no sqlx table any more"
@@ -388,7 +388,7 @@ async fn opens_a_database_an_earlier_release_migrated() {
     let url = earlier_release_database(true).await;
     let store = SqliteStore::connect(&url, CLIENT_ID).await.unwrap();
     let before: Vec<(String, Option<String>)> = schema(&store);
-    assert_eq!(user_version(&store), 2);
+    assert_eq!(user_version(&store), 3);
     let sqlx_rows: (i64, i64) = connection(&store)
         .query_row("SELECT version, success FROM _sqlx_migrations", [], |row| {
             Ok((row.get(0)?, row.get(1)?))

@@ -84,6 +84,13 @@ impl InstallationStore for Counting {
     async fn abandon_lease(&self, n: &str, h: &str) -> Result<(), StoreError> {
         self.inner.abandon_lease(n, h).await
     }
+    async fn spend_refresh_budget(
+        &self,
+        limit: u32,
+    ) -> Result<crate::store::BudgetSpend, StoreError> {
+        self.inner.spend_refresh_budget(limit).await
+    }
+
     async fn flag_reinstall(&self, g: &crate::store::LostGrant) -> Result<bool, StoreError> {
         self.inner.flag_reinstall(g).await
     }

@@ -621,6 +621,32 @@ impl InstallationStore for PostgresStore {
         Ok(recorded.rows_affected() == 1)
     }
 
+    async fn spend_refresh_budget(
+        &self,
+        limit: u32,
+    ) -> Result<crate::store::BudgetSpend, StoreError> {
+        // One statement: the function takes the app's advisory lock for its transaction.
+        let spend = sqlx::query_as::<_, (bool, i32, f64)>(
+            "SELECT spent, used, retry_after_seconds FROM slack_oauth_spend_refresh_budget($1, $2)",
+        )
+        .bind(self.client_id.as_str())
+        .bind(i32::try_from(limit).unwrap_or(i32::MAX));
+        let mut conn = self.conn().await?;
+        let row = spend.fetch_one(conn.busy()).await;
+        let (spent, used, retry_after) = conn.settle(row)?;
+        let used = u32::try_from(used).unwrap_or(0);
+        Ok(if spent {
+            crate::store::BudgetSpend::Spent { used }
+        } else {
+            crate::store::BudgetSpend::Exhausted {
+                used,
+                retry_after: Duration::try_from_secs_f64(retry_after)
+                    .unwrap_or(crate::store::BUDGET_WINDOW)
+                    .clamp(Duration::from_millis(1), crate::store::BUDGET_WINDOW),
+            }
+        })
+    }
+
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.execute(
             sqlx::query(RELEASE_LEASE)

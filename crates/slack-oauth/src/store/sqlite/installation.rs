@@ -616,6 +616,13 @@ impl InstallationStore for SqliteStore {
         super::state::abandon_lease(self, name, holder).await
     }
 
+    async fn spend_refresh_budget(
+        &self,
+        limit: u32,
+    ) -> Result<crate::store::BudgetSpend, StoreError> {
+        super::state::spend_refresh_budget(self, limit).await
+    }
+
     async fn flag_reinstall(&self, grant: &LostGrant) -> Result<bool, StoreError> {
         let client_id = self.client_id.as_str();
         let enterprise_id = id_or_empty(grant.enterprise_id.as_ref());

@@ -4,7 +4,8 @@
 //! runs unchanged on an empty file, on a database Python created (`user_version` 0, slack_sdk's
 //! tables present) and on one an earlier slack-oauth release migrated through sqlx (its
 //! `_sqlx_migrations` table is left as it is, so that release still opens the file). Each
-//! Migration 2 adds nullable columns for reinstall flags and refresh intents. Each
+//! Migration 2 adds nullable columns for reinstall flags and refresh intents, migration 3 the
+//! table of the shared `oauth.v2.access` budget. Each
 //! migration and the new `user_version` commit in one `BEGIN IMMEDIATE` transaction, so two
 //! processes opening a new file at once apply it once.
 
@@ -21,6 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../../migrations/sqlite/0002_token_custody.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../migrations/sqlite/0003_refresh_budget.sql"),
     ),
 ];
 

@@ -191,3 +191,64 @@ pub(super) fn release_lease_statement<'a>(name: &'a str, holder: &'a str) -> Sta
         holder,
     )
 }
+
+/// Records one `oauth.v2.access` call if fewer than `limit` were recorded in the last minute:
+/// the delete of expired rows and the conditional insert commit in one write transaction
+/// (`BEGIN IMMEDIATE` across processes), so two processes cannot both take the last call. The
+/// count and the wait are read afterwards (an estimate once other processes write).
+pub(super) async fn spend_refresh_budget(
+    store: &SqliteStore,
+    limit: u32,
+) -> Result<crate::store::BudgetSpend, StoreError> {
+    use crate::store::budget::{retry_after, BUDGET_WINDOW};
+    use crate::store::BudgetSpend;
+    let now = store.clock.now();
+    let horizon = unix_millis(now - BUDGET_WINDOW);
+    let client_id = store.client_id.as_str().to_owned();
+    let written = store
+        .write(vec![
+            statement!(
+                "DELETE FROM slack_oauth_refresh_budget WHERE client_id = ?1 AND spent_at <= ?2",
+                client_id.as_str(),
+                horizon,
+            ),
+            statement!(
+                "INSERT INTO slack_oauth_refresh_budget (client_id, spent_at) SELECT ?1, ?2 \
+                 WHERE (SELECT count(*) FROM slack_oauth_refresh_budget \
+                 WHERE client_id = ?1 AND spent_at > ?3) < ?4",
+                client_id.as_str(),
+                unix_millis(now),
+                horizon,
+                i64::from(limit),
+            ),
+        ])
+        .await?;
+    let spent_at = store
+        .read(move |connection| {
+            connection
+                .prepare_cached(
+                    "SELECT spent_at FROM slack_oauth_refresh_budget \
+                     WHERE client_id = ? AND spent_at > ? ORDER BY spent_at",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_map(rusqlite::params![client_id, horizon], |row| {
+                            row.get::<_, i64>(0)
+                        })?
+                        .collect::<Result<Vec<i64>, _>>()
+                })
+                .map_err(super::reading)
+        })
+        .await?;
+    let used = u32::try_from(spent_at.len()).unwrap_or(u32::MAX);
+    if written.get(1) == Some(&1) {
+        return Ok(BudgetSpend::Spent { used });
+    }
+    let instants = spent_at
+        .into_iter()
+        .map(|millis| OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(millis));
+    Ok(BudgetSpend::Exhausted {
+        used,
+        retry_after: retry_after(instants, used, limit, now),
+    })
+}

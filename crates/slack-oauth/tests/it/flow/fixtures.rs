@@ -225,6 +225,13 @@ impl InstallationStore for FakeStore {
         Ok(())
     }
 
+    async fn spend_refresh_budget(
+        &self,
+        _limit: u32,
+    ) -> Result<slack_oauth::store::BudgetSpend, StoreError> {
+        Ok(slack_oauth::store::BudgetSpend::Spent { used: 1 })
+    }
+
     async fn flag_reinstall(
         &self,
         _grant: &slack_oauth::store::LostGrant,
@@ -325,6 +332,13 @@ impl<S: InstallationStore> InstallationStore for FailingSave<S> {
 
     async fn abandon_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.0.abandon_lease(name, holder).await
+    }
+
+    async fn spend_refresh_budget(
+        &self,
+        limit: u32,
+    ) -> Result<slack_oauth::store::BudgetSpend, StoreError> {
+        self.0.spend_refresh_budget(limit).await
     }
 
     async fn flag_reinstall(

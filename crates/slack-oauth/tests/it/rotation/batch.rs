@@ -45,8 +45,6 @@ async fn rotates_every_due_installation_once_per_token() {
     let store = workspaces(&emulator).await;
     let options = BatchOptions {
         concurrency: 2,
-        // 4 calls a second, bursts of 4: the 6 calls wait for the budget.
-        max_per_minute: 240,
         ..BatchOptions::default()
     };
     let events: Vec<_> = rotate_all(Rotation::new(rotator(&emulator), store.clone()), options)
@@ -187,12 +185,30 @@ async fn the_window_reaches_ahead_and_each_token_is_judged_alone() {
     assert_ne!(stored.user_token, installation.user_token);
 }
 
+/// The store's clock on tokio's (paused) clock, so that the budget's minute passes in virtual
+/// time.
+#[derive(Debug)]
+struct VirtualClock {
+    base: OffsetDateTime,
+    start: tokio::time::Instant,
+}
+
+impl slack_oauth::clock::Clock for VirtualClock {
+    fn now(&self) -> OffsetDateTime {
+        self.base + (tokio::time::Instant::now() - self.start)
+    }
+}
+
 /// Every call counts against the budget, one-token items included: at 1 call a minute, the
-/// second of two user-token refreshes waits about a minute (on a paused clock).
+/// second of two user-token refreshes waits about a minute (on a paused clock), and a batch
+/// waits as long as it takes.
 #[tokio::test(start_paused = true)]
 async fn every_refresh_spends_the_budget() {
     let emulator = rotating_emulator().await;
-    let store = MemoryStore::new();
+    let store = MemoryStore::new().with_clock(VirtualClock {
+        base: OffsetDateTime::now_utc(),
+        start: tokio::time::Instant::now(),
+    });
     let later = OffsetDateTime::now_utc() + time::Duration::days(1);
     for (team, user) in [("T1", "U1"), ("T2", "U2")] {
         let mut installation = rotating_installation(&emulator, team, user, long_ago());
@@ -201,13 +217,11 @@ async fn every_refresh_spends_the_budget() {
     }
     let options = BatchOptions {
         concurrency: 1,
-        max_per_minute: 1,
         ..BatchOptions::default()
     };
     let started = tokio::time::Instant::now();
-    let events: Vec<_> = rotate_all(Rotation::new(rotator(&emulator), store), options)
-        .collect()
-        .await;
+    let rotation = Rotation::new(rotator(&emulator), store).max_per_minute(1);
+    let events: Vec<_> = rotate_all(rotation, options).collect().await;
     let RotationEvent::Finished { summary } = events.last().unwrap() else {
         panic!("{events:?}");
     };
@@ -281,4 +295,53 @@ async fn a_failure_carries_slacks_error() {
         panic!("{events:?}");
     };
     assert_eq!(summary.failed, 1);
+}
+
+/// Authorize-time refreshes go ahead of proactive ones: with 38 of a budget of 40 spent in the
+/// last minute, a request's refresh is sent at once, while a batch (which stops at 95%, 38)
+/// waits for the window to move (on a paused clock).
+#[tokio::test(start_paused = true)]
+async fn authorize_time_refreshes_go_ahead_of_proactive_ones() {
+    let emulator = rotating_emulator().await;
+    let store = MemoryStore::new().with_clock(VirtualClock {
+        base: OffsetDateTime::now_utc(),
+        start: tokio::time::Instant::now(),
+    });
+    let bot_only = |team: &str, user: &str| {
+        let mut installation = rotating_installation(&emulator, team, user, long_ago());
+        installation.user_token = None;
+        installation.user_refresh_token = None;
+        installation.user_token_expires_at = None;
+        installation
+    };
+    let (urgent, later) = (bot_only("T1", "U1"), bot_only("T2", "U2"));
+    store.save(&urgent).await.unwrap();
+    for _ in 0..38 {
+        store.spend_refresh_budget(40).await.unwrap();
+    }
+    let rotation = Rotation::new(rotator(&emulator), store.clone()).max_per_minute(40);
+
+    let started = tokio::time::Instant::now();
+    let fresh = rotation.rotate_installation(&urgent).await.unwrap();
+    assert_ne!(fresh.bot_token, urgent.bot_token);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "the request's refresh waited {:?}",
+        started.elapsed()
+    );
+
+    store.save(&later).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let events: Vec<_> = rotate_all(rotation, BatchOptions::default())
+        .collect()
+        .await;
+    let RotationEvent::Finished { summary } = events.last().unwrap() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(summary.bot_tokens, 1, "{events:?}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(50),
+        "the batch took the reserve: it waited only {:?}",
+        started.elapsed()
+    );
 }

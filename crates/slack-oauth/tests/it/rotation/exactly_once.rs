@@ -219,6 +219,13 @@ impl InstallationStore for FlakySaves {
         self.inner.abandon_lease(name, holder).await
     }
 
+    async fn spend_refresh_budget(
+        &self,
+        limit: u32,
+    ) -> Result<slack_oauth::store::BudgetSpend, StoreError> {
+        self.inner.spend_refresh_budget(limit).await
+    }
+
     async fn flag_reinstall(
         &self,
         grant: &slack_oauth::store::LostGrant,

@@ -708,7 +708,7 @@ async fn killed_mid_migration_sqlite_migrates_on_restart() {
     let store = AnyStore::connect(&url, support::CLIENT_ID).await.unwrap();
     store.close().await.unwrap();
     let (version, after) = rows(path);
-    assert_eq!(version, 2, "migrated completely on restart");
+    assert_eq!(version, 3, "migrated completely on restart");
     assert_eq!(after, before, "no row lost");
     support::report(&format!(
         "R14 [sqlite] migration killed before commit: 1 passed, 0 failed; restart migrated to \

@@ -135,6 +135,13 @@ impl InstallationStore for SuiteStore {
         self.store.abandon_lease(name, holder).await
     }
 
+    async fn spend_refresh_budget(
+        &self,
+        limit: u32,
+    ) -> Result<slack_oauth::store::BudgetSpend, StoreError> {
+        self.store.spend_refresh_budget(limit).await
+    }
+
     async fn flag_reinstall(&self, grant: &LostGrant) -> Result<bool, StoreError> {
         self.store.flag_reinstall(grant).await
     }
