@@ -230,7 +230,12 @@ impl SlackAppBuilder {
         let client_id = self.settings.client_id.clone();
         let store =
             AnyStore::connect_encrypted(&self.database_url, client_id.clone(), self.keys).await?;
+        let changes = store.changes().await?;
         let store = CachedStore::new(store);
+        if let Some(changes) = changes {
+            // On PostgreSQL, other instances' writes reach this cache in milliseconds.
+            tokio::spawn(store.follow_changes(changes));
+        }
         let credentials = ClientCredentials::new(client_id, self.settings.client_secret.clone());
         let rotation = Rotation::new(
             TokenRotator::new(client.clone(), credentials),

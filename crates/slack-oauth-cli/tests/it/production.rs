@@ -263,3 +263,107 @@ async fn readyz_fails_when_the_schema_is_not_current_and_healthz_does_not() {
     assert_eq!(server.terminate().code(), Some(0));
     emulator.shutdown().await;
 }
+
+/// Polls `authorize` for `team` until `want_found` holds, for at most 10 s (the cache's TTLs
+/// here are an hour: only a notification can make it see the change).
+async fn wait_for_authorize(
+    authorizer: &slack_oauth::Authorizer<slack_oauth::CachedStore<slack_oauth::PostgresStore>>,
+    team: &str,
+    want_found: bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = authorizer
+            .authorize(&slack_oauth::authorize::AuthorizeRequest::team(team))
+            .await
+            .unwrap()
+            .is_some();
+        if found == want_found {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cache still answers found={found} for {team} after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two processes on one PostgreSQL database: this one authorizes from a cache whose TTLs are
+/// an hour; `slack-oauth installations delete` in another process deletes the installation, and
+/// the cache forgets it through `LISTEN`/`NOTIFY`. When the notification connection is killed,
+/// the cache forgets everything and notifications resume.
+#[tokio::test]
+async fn a_write_by_another_process_reaches_the_authorize_cache() {
+    use slack_oauth::{Authorizer, CachedStore, Installation, PostgresStore};
+    let Some(database) = crate::serve::FreshDatabase::create().await else {
+        return;
+    };
+    let store = PostgresStore::connect(&database.url, CLIENT_ID)
+        .await
+        .unwrap();
+    let cached = CachedStore::new(store.clone())
+        .ttl(Duration::from_secs(3600))
+        .negative_ttl(Duration::from_secs(3600));
+    tokio::spawn(cached.follow_changes(store.changes().await.unwrap()));
+    let authorizer = Authorizer::new(cached.clone());
+    let installed = |team: &str| {
+        let mut installation = Installation::new("U1", time::OffsetDateTime::now_utc());
+        installation.team_id = Some(team.into());
+        installation.bot_token = Some(slack_oauth::secret::BotToken::new("xoxb-cache")); // fake
+        installation
+    };
+    store.save(&installed("T1")).await.unwrap();
+    wait_for_authorize(&authorizer, "T1", true).await;
+
+    let deleted = crate::support::run(
+        command()
+            .args(["installations", "delete", "--team", "T1"])
+            .env("SLACK_CLIENT_ID", CLIENT_ID)
+            .env("DATABASE_URL", &database.url),
+    );
+    assert!(
+        deleted.status.success(),
+        "{}",
+        crate::support::stderr(&deleted)
+    );
+    wait_for_authorize(&authorizer, "T1", false).await;
+
+    // Kill the LISTEN connection: the stream reports the loss (the cache forgets everything)
+    // and reconnects; later writes are heard again.
+    store.save(&installed("T1")).await.unwrap();
+    wait_for_authorize(&authorizer, "T1", true).await;
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(killed, [true], "one LISTEN connection");
+    // Reconnected: a delete by another writer is heard again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        if listening == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the LISTEN connection never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    store
+        .delete_all(&InstallationQuery::team("T1"))
+        .await
+        .unwrap();
+    wait_for_authorize(&authorizer, "T1", false).await;
+    store.close().await;
+}

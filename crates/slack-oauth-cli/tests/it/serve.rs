@@ -461,15 +461,15 @@ async fn tokens_are_encrypted_at_rest_with_keys_set() {
 
 /// A fresh database on the server of `TEST_DATABASE_URL`, dropped with this value; `None`
 /// (after a loud `SKIPPED`, a failure under `CI=true`) when the variable is not set.
-struct FreshDatabase {
+pub(crate) struct FreshDatabase {
     admin_url: String,
     name: String,
     /// A URL of the database itself.
-    url: String,
+    pub(crate) url: String,
 }
 
 impl FreshDatabase {
-    async fn create() -> Option<Self> {
+    pub(crate) async fn create() -> Option<Self> {
         use sqlx::Connection as _;
         let Some(admin_url) = std::env::var("TEST_DATABASE_URL")
             .ok()

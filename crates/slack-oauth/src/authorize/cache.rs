@@ -187,8 +187,47 @@ impl<S> CachedStore<S> {
 
     /// Drops every cached entry.
     pub fn invalidate_all(&self) {
-        self.cache.epoch.fetch_add(1, Ordering::SeqCst);
-        self.cache.scopes().clear();
+        self.cache.invalidate_all();
+    }
+
+    /// Applies `changes` (other writers' saves, deletes, rotations and reinstall marks, from
+    /// [`AnyStore::changes`](crate::AnyStore::changes) or
+    /// [`PostgresStore::changes`](crate::PostgresStore::changes)) to this cache until the
+    /// stream ends or every clone of this store is dropped: a changed workspace's entries are
+    /// dropped, [`StoreChange::Missed`] drops everything. Spawn it; entries are then stale for
+    /// the notification's delay (milliseconds) instead of up to the TTL, which stays the
+    /// fallback while notifications are down.
+    ///
+    /// ```
+    /// use slack_oauth::store::{InstallationQuery, StoreChange};
+    /// use slack_oauth::{CachedStore, MemoryStore};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = CachedStore::new(MemoryStore::new());
+    /// let changes = futures::stream::iter([StoreChange::Workspace(InstallationQuery::team("T1"))]);
+    /// store.follow_changes(changes).await;
+    /// # });
+    /// ```
+    pub fn follow_changes(
+        &self,
+        changes: impl futures::Stream<Item = crate::store::StoreChange> + Send + 'static,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        use futures::StreamExt as _;
+        // Weak: following does not keep the cache alive.
+        let cache = Arc::downgrade(&self.cache);
+        async move {
+            let mut changes = std::pin::pin!(changes);
+            while let Some(change) = changes.next().await {
+                let Some(cache) = cache.upgrade() else {
+                    return;
+                };
+                match change {
+                    crate::store::StoreChange::Workspace(query) => {
+                        cache.invalidate(&query_scope(&query));
+                    }
+                    crate::store::StoreChange::Missed => cache.invalidate_all(),
+                }
+            }
+        }
     }
 }
 
@@ -222,6 +261,11 @@ impl Cache {
     fn invalidate(&self, scope: &Scope) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.scopes().remove(scope);
+    }
+
+    fn invalidate_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.scopes().clear();
     }
 
     /// Until when a lookup result may be served, or `None` when it must not be cached.

@@ -142,6 +142,32 @@ impl AnyStore {
         }
     }
 
+    /// The changes other writers make, where the backend can tell: PostgreSQL's notifications
+    /// ([`PostgresStore::changes`](super::PostgresStore::changes)); `None` for the memory and
+    /// SQLite stores (an authorize cache over them relies on its TTL for writes from other
+    /// processes).
+    ///
+    /// # Errors
+    /// What [`PostgresStore::changes`](super::PostgresStore::changes) reports.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = slack_oauth::AnyStore::connect("memory://", "111.222").await?;
+    /// assert!(store.changes().await?.is_none());
+    /// # Ok::<_, slack_oauth::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn changes(
+        &self,
+    ) -> Result<Option<futures::stream::BoxStream<'static, super::StoreChange>>, StoreError> {
+        use futures::StreamExt as _;
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(store) => Ok(Some(store.changes().await?.boxed())),
+            _ => Ok(None),
+        }
+    }
+
     /// Whether the store answers and its schema is the one this build writes: for readiness
     /// checks. The memory store always is.
     ///

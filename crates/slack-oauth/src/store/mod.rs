@@ -214,6 +214,24 @@ pub struct LostGrant {
     pub flag: ReinstallFlag,
 }
 
+/// A change to stored installations, as an authorize cache needs to hear of it
+/// ([`PostgresStore::changes`], [`CachedStore::follow_changes`](crate::CachedStore::follow_changes)).
+///
+/// ```
+/// use slack_oauth::store::{InstallationQuery, StoreChange};
+/// let change = StoreChange::Workspace(InstallationQuery::team("T1"));
+/// assert_ne!(change, StoreChange::Missed);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreChange {
+    /// Installations or bots of this workspace or org were saved, updated (a rotation, a
+    /// reinstall mark) or deleted.
+    Workspace(InstallationQuery),
+    /// Changes may have been missed (the notification connection dropped): forget everything.
+    Missed,
+}
+
 /// The answer to [`InstallationStore::try_acquire_lease`].
 ///
 /// ```

@@ -18,6 +18,7 @@ use crate::encryption::{EncryptionKeys, TokenCipher};
 use crate::ids::ClientId;
 use conns::{Conn, Connections};
 
+mod changes;
 mod conns;
 mod installation;
 #[cfg(test)]
@@ -89,7 +90,11 @@ fn migrator() -> Migrator {
 /// `TimeZone` (slack_sdk reads them as the host's local time, python-slack-sdk#1731).
 ///
 /// Our additions break nothing for slack_sdk: indexes that serve "latest" lookups without a sort,
-/// a unique index on `slack_oauth_states(state)`, a `slack_oauth_leases` table, and the token,
+/// a unique index on `slack_oauth_states(state)`, a `slack_oauth_leases` table, the shared
+/// `oauth.v2.access` budget (`slack_oauth_refresh_budget` and the function
+/// `slack_oauth_spend_refresh_budget`), triggers that `NOTIFY slack_oauth_changes` on every
+/// write to `slack_installations` and `slack_bots` (a Python app's writes included; see
+/// [`changes`](Self::changes)), and the token,
 /// refresh-token and webhook-URL columns widened from `VARCHAR(200)` to `TEXT` (an encrypted
 /// token is longer than the token; slack_sdk reads and writes `TEXT` as it did). The schema is
 /// created on first use by versioned migrations (`migrations/postgres/`, recorded in
