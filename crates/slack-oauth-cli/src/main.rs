@@ -4,7 +4,8 @@
 //! Exit codes: `0` success, `1` a failure while running (a store that cannot be reached, a port
 //! already in use), `2` a usage or configuration error (a missing `SLACK_CLIENT_SECRET`, a bad
 //! flag or URL). Errors print as one line, `error: ` followed by the cause chain.
-//! `rotate` exits with `1` when any token could not be refreshed.
+//! `rotate` exits with `1` when any token could not be refreshed, `exchange` when any could not
+//! be exchanged.
 #![cfg_attr(not(test), forbid(unsafe_code))]
 
 use std::io::Write as _;
@@ -25,6 +26,7 @@ mod apps;
 mod config;
 mod demo;
 mod emulate;
+mod exchange;
 mod install_rate;
 mod installations;
 mod keys;
@@ -80,6 +82,11 @@ enum Command {
     /// Manage the keys that encrypt tokens at rest (SLACK_TOKEN_ENCRYPTION_KEYS).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Turn every stored long-lived token into a rotating one (oauth.v2.exchange; exit status
+    /// 1 if any failed).
+    ///
+    /// Reads SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_API_URL and DATABASE_URL like serve.
+    Exchange(exchange::ExchangeArgs),
     /// Refresh every stored bot and user token expiring soon (exit status 1 if any failed).
     ///
     /// Reads SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_API_URL and DATABASE_URL like serve.
@@ -133,6 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Installations(command) => installations::run(command).await,
         Command::Emulate(args) => emulate::run(args).await,
         Command::Rotate(args) => rotate::run(args).await,
+        Command::Exchange(args) => exchange::run(args).await,
         Command::Keys(command) => keys::run(command).await,
     }
 }

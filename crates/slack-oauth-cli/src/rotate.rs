@@ -79,8 +79,9 @@ pub(crate) async fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The app's credentials, from the environment only (`rotate` has no flag for them).
-fn credentials() -> anyhow::Result<(String, String)> {
+/// The app's credentials, from the environment only (`rotate` and `exchange` have no flag
+/// for them).
+pub(crate) fn credentials() -> anyhow::Result<(String, String)> {
     let id = env_nonempty("SLACK_CLIENT_ID");
     let secret = env_nonempty("SLACK_CLIENT_SECRET");
     match (id, secret) {
@@ -195,7 +196,7 @@ where
     )
 }
 
-fn ids_json(ids: Option<&InstallationIds>) -> serde_json::Value {
+pub(crate) fn ids_json(ids: Option<&InstallationIds>) -> serde_json::Value {
     ids.map_or(serde_json::Value::Null, |ids| {
         json!({
             "enterprise_id": ids.enterprise_id.as_ref().map(ToString::to_string),
@@ -205,7 +206,7 @@ fn ids_json(ids: Option<&InstallationIds>) -> serde_json::Value {
     })
 }
 
-fn describe(item: &serde_json::Value) -> String {
+pub(crate) fn describe(item: &serde_json::Value) -> String {
     let ids = &item["ids"];
     let field = |name: &str| ids[name].as_str().unwrap_or("-").to_owned();
     let mut text = format!(

@@ -5,6 +5,7 @@
 //! - `demo`: the demo's install URL, through the approve page, then `installations list`.
 //! - `emulate`: the emulator as a process.
 //! - `env`: flags and their environment variables: precedence, blank variables, `--help`.
+//! - `exchange`: long-lived tokens made rotating (`oauth.v2.exchange`) on a SQLite file.
 //! - `production`: `serve`'s background rotation, `/metrics`, `/healthz` and `/readyz`, JSON logs.
 //! - `rotate`: batch rotation against a spawned emulator on a SQLite file.
 //! - `serve`: a full install over HTTP against a spawned emulator, then `installations`, then
@@ -18,6 +19,7 @@ mod basics;
 mod demo;
 mod emulate;
 mod env;
+mod exchange;
 mod production;
 mod rotate;
 mod serve;

@@ -196,9 +196,9 @@ struct Shared {
 
 /// Which token a rotation step is about.
 #[derive(Clone, Debug)]
-struct Target {
-    kind: TokenKind,
-    query: InstallationQuery,
+pub(super) struct Target {
+    pub(super) kind: TokenKind,
+    pub(super) query: InstallationQuery,
 }
 
 impl<S> Rotation<S>
@@ -313,7 +313,7 @@ where
 
     /// Spends one call of the budget, if there is one: `Ok(None)` to go ahead, `Ok(Some(wait))`
     /// when it is spent for now.
-    async fn spend_budget(&self) -> Result<Option<Duration>, RotationError> {
+    pub(super) async fn spend_budget(&self) -> Result<Option<Duration>, RotationError> {
         let Some(limit) = self.budget_limit() else {
             return Ok(None);
         };
@@ -352,6 +352,11 @@ where
         };
         self.shared = Arc::new(shared);
         self
+    }
+
+    /// How long new tokens are kept in memory while their save is retried.
+    pub(super) fn save_retry_window(&self) -> Duration {
+        self.save_retry_for
     }
 
     /// The window, in minutes.
@@ -591,7 +596,7 @@ where
     }
 
     /// The lease TTL, at least what a refresh needs.
-    fn effective_lease_ttl(&self) -> Duration {
+    pub(super) fn effective_lease_ttl(&self) -> Duration {
         let needed = self
             .slack_timeout
             .saturating_add(self.save_margin())
@@ -600,7 +605,7 @@ where
     }
 
     /// Takes (or, already holding it, extends) the lease.
-    async fn take_lease(&self, lease: &str) -> Result<LeaseAcquisition, RotationError> {
+    pub(super) async fn take_lease(&self, lease: &str) -> Result<LeaseAcquisition, RotationError> {
         Ok(self
             .store
             .try_acquire_lease(lease, &self.shared.holder, self.effective_lease_ttl())
@@ -847,7 +852,7 @@ where
     }
 
     /// Releases the lease and its intent (best effort: it expires on its own).
-    async fn release(&self, lease: &str) {
+    pub(super) async fn release(&self, lease: &str) {
         if let Err(error) = self.store.release_lease(lease, &self.shared.holder).await {
             tracing::warn!(%lease, %error, "could not release the rotation lease; it expires on its own");
         }
@@ -914,7 +919,7 @@ where
     }
 
     /// `rotation:<client id>:<org>:<team>:bot` or `...:user:<user id>`.
-    fn lease_name(&self, target: &Target) -> String {
+    pub(super) fn lease_name(&self, target: &Target) -> String {
         let query = &target.query;
         let id = |value: Option<&str>| value.unwrap_or("-").to_owned();
         let mut name = format!(

@@ -30,6 +30,7 @@ mod batch;
 mod coordinator;
 mod current;
 mod error;
+mod exchange;
 mod flight;
 mod rotator;
 #[cfg(feature = "fuzzing")]
@@ -40,6 +41,7 @@ pub use batch::{
 };
 pub use coordinator::{Rotation, REINSTALL_EVENT_TARGET};
 pub use error::{RotationError, TokenKind};
+pub use exchange::{long_lived_bot, long_lived_user, Exchanged};
 pub use rotator::TokenRotator;
 
 /// The event raised, once across every instance, when a token is marked as needing a

@@ -225,6 +225,25 @@ impl TokenRotator {
     }
 }
 
+impl TokenRotator {
+    /// One `oauth.v2.exchange`: `token`, long-lived, for an expiring token and a refresh token,
+    /// checked like a refresh ([`checked_refresh`]).
+    pub(crate) async fn exchange(
+        &self,
+        kind: TokenKind,
+        token: &crate::secret::AccessToken,
+    ) -> Result<Refreshed, RotationError> {
+        let now = self.clock.now();
+        let now = now.replace_nanosecond(0).unwrap_or(now);
+        let response = self
+            .client
+            .oauth_v2_exchange(&self.credentials, token)
+            .await
+            .map_err(|error| RotationError::from_api(kind, error))?;
+        checked_refresh(kind, response, now)
+    }
+}
+
 /// Checks one refresh answer: its `token_type` must be `kind`, and it must carry an access token
 /// and a refresh token (an answer without them is never saved as a success); `now + expires_in`
 /// is the new expiry (none when `expires_in` is missing or not positive, W41).
