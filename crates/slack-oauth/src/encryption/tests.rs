@@ -194,3 +194,30 @@ fn key_ids_are_bounded_and_listed_in_order() {
         "EncryptionKeys { ids: [\"k2\", \"k1\"] }"
     );
 }
+
+/// Envelopes whose body is shorter than a nonce and a tag are refused as invalid, without
+/// reading past their end; the shortest valid envelope (an empty value) still opens.
+#[test]
+fn short_envelope_bodies_are_invalid_and_the_shortest_valid_one_opens() {
+    use base64::Engine as _;
+    let cipher = cipher(K1);
+    for length in [0, 1, 10, NONCE_BYTES - 1, NONCE_BYTES, NONCE_BYTES + 15] {
+        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![7u8; length]);
+        let stored = format!("enc:v1:k1:{body}");
+        assert!(
+            matches!(
+                cipher.open(BOT_TOKEN, &owner("T1"), stored),
+                Err(DecryptError::Invalid)
+            ),
+            "a body of {length} bytes"
+        );
+    }
+    let empty = cipher.seal(BOT_TOKEN, &owner("T1"), "");
+    assert_eq!(cipher.open(BOT_TOKEN, &owner("T1"), empty).unwrap(), "");
+}
+
+#[test]
+fn only_a_cipher_with_keys_encrypts() {
+    assert!(cipher(K1).encrypts());
+    assert!(!TokenCipher::new(None).encrypts());
+}
