@@ -1,6 +1,8 @@
 //! Integration tests of the `slack-oauth` binary, spawned as a process.
 //!
 //! - `abuse`: S10, garbage at install and callback: memory, states and panics bounded.
+//! - `bolt`: a real Bolt for Python app beside `serve` on one database (SQLite, PostgreSQL):
+//!   every event handled with a live token while `serve` rotates them.
 //! - `basics`: `--help`, `--version`, usage and configuration errors (exit code 2).
 //! - `demo`: the demo's install URL, through the approve page, then `installations list`.
 //! - `emulate`: the emulator as a process.
@@ -16,6 +18,7 @@ slack_oauth_test::capture_logs!();
 
 mod abuse;
 mod basics;
+mod bolt;
 mod demo;
 mod emulate;
 mod env;

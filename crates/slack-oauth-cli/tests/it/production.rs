@@ -8,10 +8,14 @@ use slack_oauth::store::{InstallationQuery, InstallationStore as _, SqliteStore}
 
 use crate::support::{command, free_port, Spawned};
 
-const CLIENT_ID: &str = "111.222";
-const CLIENT_SECRET: &str = "production-secret-S3NT1N3L-0123456789";
+pub(crate) const CLIENT_ID: &str = "111.222";
+pub(crate) const CLIENT_SECRET: &str = "production-secret-S3NT1N3L-0123456789";
 
-fn serve_command(emulator: &Emulator, port: u16, database_url: &str) -> std::process::Command {
+pub(crate) fn serve_command(
+    emulator: &Emulator,
+    port: u16,
+    database_url: &str,
+) -> std::process::Command {
     let mut serve = command();
     serve
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
@@ -39,7 +43,7 @@ fn sample(page: &str, name_and_labels: &str) -> f64 {
 }
 
 /// Installs through `server`'s flow with the emulator approving at once.
-async fn install(http: &reqwest::Client, server: &str) {
+pub(crate) async fn install(http: &reqwest::Client, server: &str) {
     let page = http
         .get(format!("{server}/slack/install"))
         .send()
