@@ -194,7 +194,7 @@ impl<S> CachedStore<S> {
     /// [`AnyStore::changes`](crate::AnyStore::changes) or
     /// [`PostgresStore::changes`](crate::PostgresStore::changes)) to this cache until the
     /// stream ends or every clone of this store is dropped: a changed workspace's entries are
-    /// dropped, [`StoreChange::Missed`] drops everything. Spawn it; entries are then stale for
+    /// dropped, [`StoreChange::Missed`](crate::store::StoreChange::Missed) drops everything. Spawn it; entries are then stale for
     /// the notification's delay (milliseconds) instead of up to the TTL, which stays the
     /// fallback while notifications are down.
     ///
