@@ -118,6 +118,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         store.clone(),
     )
     .minutes_before_expiration(args.minutes_before_expiration)
+    .max_per_minute(args.max_per_minute)
     .slack_timeout(args.slack_timeout);
     let flow = OAuthFlow::new(settings, store, client)?;
     let metrics = crate::metrics::recorder()?;
