@@ -345,3 +345,64 @@ async fn authorize_time_refreshes_go_ahead_of_proactive_ones() {
         started.elapsed()
     );
 }
+
+/// Two users of one workspace share its due bot. With both user tokens due, each item reports
+/// the installation as stored: the one that refreshed the bot has its new expiry, the other
+/// keeps the bot expiry it was listed with (the bot was not its to refresh). With the user
+/// tokens not due, the second item has nothing left and counts as not needed.
+#[tokio::test]
+async fn items_sharing_a_bot_report_it_once_and_count_what_was_left() {
+    let emulator = rotating_emulator().await;
+    let later = OffsetDateTime::now_utc() + time::Duration::days(1);
+    for users_due in [true, false] {
+        let store = MemoryStore::new();
+        let first = rotating_installation(&emulator, "T1", "U1", long_ago());
+        let other = rotating_installation(&emulator, "T1", "U2", long_ago());
+        let mut second = first.clone();
+        second.user_id = "U2".into();
+        second.user_token = other.user_token;
+        second.user_refresh_token = other.user_refresh_token;
+        second.installed_at += time::Duration::seconds(1);
+        let mut first = first;
+        if !users_due {
+            first.user_token_expires_at = Some(later);
+            second.user_token_expires_at = Some(later);
+        }
+        store.save(&first).await.unwrap();
+        store.save(&second).await.unwrap();
+        let options = BatchOptions {
+            concurrency: 1,
+            ..BatchOptions::default()
+        };
+        let rotation = Rotation::new(rotator(&emulator), store.clone());
+        let events: Vec<_> = rotate_all(rotation, options).collect().await;
+        let RotationEvent::Finished { summary } = events.last().unwrap() else {
+            panic!("{events:?}");
+        };
+        let rotated: Vec<_> = events
+            .iter()
+            .filter_map(|event| match event {
+                RotationEvent::Rotated {
+                    installation, bot, ..
+                } => Some((*bot, installation.bot_token_expires_at)),
+                _ => None,
+            })
+            .collect();
+        let now = OffsetDateTime::now_utc();
+        if users_due {
+            assert_eq!((summary.rotated, summary.not_needed), (2, 0), "{events:?}");
+            assert_eq!(summary.bot_tokens, 1);
+            for (refreshed_bot, bot_expiry) in rotated {
+                let expiry = bot_expiry.expect("every item reports a bot expiry");
+                if refreshed_bot {
+                    assert!(expiry > now, "the refreshing item has the new expiry");
+                } else {
+                    assert_eq!(expiry, long_ago(), "the other keeps the listed expiry");
+                }
+            }
+        } else {
+            assert_eq!((summary.rotated, summary.not_needed), (1, 1), "{events:?}");
+            assert_eq!(summary.bot_tokens, 1);
+        }
+    }
+}
