@@ -160,10 +160,12 @@ impl AnyStore {
     pub async fn changes(
         &self,
     ) -> Result<Option<futures::stream::BoxStream<'static, super::StoreChange>>, StoreError> {
-        use futures::StreamExt as _;
         match self {
             #[cfg(feature = "postgres")]
-            Self::Postgres(store) => Ok(Some(store.changes().await?.boxed())),
+            Self::Postgres(store) => {
+                use futures::StreamExt as _;
+                Ok(Some(store.changes().await?.boxed()))
+            }
             _ => Ok(None),
         }
     }
