@@ -93,3 +93,21 @@ pub fn bot_token(installation: &Installation) -> Option<&str> {
 pub fn user_token(installation: &Installation) -> Option<&str> {
     installation.user_token.as_ref().map(|t| t.secret())
 }
+
+/// The value of the sample `name{labels}` in a Prometheus text page (0 when absent), as a test
+/// reads a `/metrics` page.
+///
+/// ```
+/// let page = "slack_oauth_installs_total{outcome=\"success\"} 2\n";
+/// assert_eq!(
+///     slack_oauth_test::assert::prometheus_sample(page, r#"slack_oauth_installs_total{outcome="success"}"#),
+///     2.0
+/// );
+/// ```
+pub fn prometheus_sample(page: &str, name_and_labels: &str) -> f64 {
+    page.lines()
+        .filter_map(|line| line.strip_prefix(name_and_labels))
+        .filter_map(|rest| rest.strip_prefix(' '))
+        .find_map(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}

@@ -1,6 +1,7 @@
 //! `serve` in production (issue #13): the background rotation, `/metrics` (on its own
 //! address), `/healthz` apart from `/readyz`, and JSON logs.
 
+use slack_oauth_test::assert::prometheus_sample;
 use std::time::{Duration, Instant};
 
 use slack_emulator::{Emulator, EmulatorConfig};
@@ -31,15 +32,6 @@ pub(crate) fn serve_command(
         .env("SLACK_AUTHORIZE_URL", emulator.authorize_url())
         .env("DATABASE_URL", database_url);
     serve
-}
-
-/// The value of the sample `name{labels}` in a Prometheus text page (0 when absent).
-fn sample(page: &str, name_and_labels: &str) -> f64 {
-    page.lines()
-        .filter_map(|line| line.strip_prefix(name_and_labels))
-        .filter_map(|rest| rest.strip_prefix(' '))
-        .find_map(|value| value.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// Installs through `server`'s flow with the emulator approving at once.
@@ -146,7 +138,7 @@ async fn serve_rotates_in_the_background_and_exports_metrics() {
             .text()
             .await
             .unwrap();
-        let rotated = sample(
+        let rotated = prometheus_sample(
             &page,
             r#"slack_oauth_token_refreshes_total{kind="bot",outcome="rotated"}"#,
         );
@@ -161,12 +153,12 @@ async fn serve_rotates_in_the_background_and_exports_metrics() {
     assert_ne!(rotated.bot_refresh_token, installed.bot_refresh_token);
 
     assert_eq!(
-        sample(&page, r#"slack_oauth_installs_total{outcome="success"}"#),
+        prometheus_sample(&page, r#"slack_oauth_installs_total{outcome="success"}"#),
         1.0,
         "{page}"
     );
     assert_eq!(
-        sample(
+        prometheus_sample(
             &page,
             r#"slack_oauth_installs_total{outcome="access_denied"}"#
         ),

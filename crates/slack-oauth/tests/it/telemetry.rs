@@ -6,15 +6,7 @@ use slack_oauth::authorize::{AuthorizeRequest, Authorizer, CachedStore};
 use slack_oauth::installation::Installation;
 use slack_oauth::secret::BotToken;
 use slack_oauth::store::{InstallationStore as _, MemoryStore};
-
-/// The value of the sample `name{labels}` in a Prometheus text page (0 when absent).
-fn sample(page: &str, name_and_labels: &str) -> f64 {
-    page.lines()
-        .filter_map(|line| line.strip_prefix(name_and_labels))
-        .filter_map(|rest| rest.strip_prefix(' '))
-        .find_map(|value| value.trim().parse().ok())
-        .unwrap_or(0.0)
-}
+use slack_oauth_test::assert::prometheus_sample;
 
 /// Authorize counts each call by outcome, and as cached only when the cache answered every
 /// lookup: the first call of a workspace reads the store, the next is served from memory.
@@ -49,7 +41,9 @@ fn authorize_calls_are_counted_by_outcome_and_cache() {
         });
     });
     let page = handle.render();
-    let count = |labels: &str| sample(&page, &format!("slack_oauth_authorize_total{{{labels}}}"));
+    let count = |labels: &str| {
+        prometheus_sample(&page, &format!("slack_oauth_authorize_total{{{labels}}}"))
+    };
     assert_eq!(
         count(r#"outcome="authorized",cached="false""#),
         1.0,
