@@ -82,7 +82,8 @@ pub enum RotationEvent {
         /// Whether this item refreshed the user token.
         user: bool,
     },
-    /// Nothing was due any more (another instance, or an earlier item sharing the bot, did it).
+    /// Nothing was due any more (another instance, or an earlier item sharing the bot, did
+    /// it), or another instance holds the token's lease and is refreshing it now.
     NotNeeded {
         /// Which installation.
         ids: InstallationIds,
@@ -147,7 +148,10 @@ pub struct BatchSummary {
 /// `concurrency` at a time within the rotation's budget of `oauth.v2.access` calls
 /// ([`Rotation::max_per_minute`]; a batch leaves 5% of it to authorize-time refreshes). A bot
 /// shared by several users' installations of one workspace is refreshed once. Each rotation
-/// goes through [`Rotation::rotate_installation`], so several instances may run this at once.
+/// goes through [`Rotation::rotate_installation`], so several instances may run this at once:
+/// a token whose lease another instance holds is skipped (reported as
+/// [`RotationEvent::NotNeeded`]) rather than waited for, so instances walking the same list
+/// share it out; should that holder fail, the token is still due at the next pass.
 ///
 /// The stream yields [`RotationEvent::Planned`] first and [`RotationEvent::Finished`] last;
 /// dropping it stops the batch (rotations already started still complete and save).

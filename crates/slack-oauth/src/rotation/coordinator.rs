@@ -66,8 +66,10 @@ const GRANT_GONE: &[&str] = &[
 /// 3. a store lease named `rotation:<client id>:<org>:<team>:bot` or
 ///    `rotation:<client id>:<org>:<team>:user:<user id>` (`-` for a missing id; no team for
 ///    org-wide installs), with a random holder id per `Rotation` (clones share it), waited for
-///    with backoff for up to the lease TTL plus 5 s ([`RotationError::LeaseTimeout`]). Its
-///    expiry is decided by the store's clock, not this instance's;
+///    with backoff for up to the lease TTL plus 5 s ([`RotationError::LeaseTimeout`]); a
+///    proactive pass ([`rotate_all`](super::rotate_all)) does not wait but moves on, leaving
+///    the token to the holder (or, if that holder fails, to the next pass). Its expiry is
+///    decided by the store's clock, not this instance's;
 /// 4. under the lease, a re-read: only a token still due (or one an earlier holder may have
 ///    redeemed, see 5) is refreshed, with the stored refresh token;
 /// 5. a **durable intent**: the store records which refresh token is about to be redeemed, and
@@ -292,7 +294,7 @@ where
     }
 
     /// This rotation for proactive refreshes: it leaves 5% of the budget to authorize-time
-    /// ones.
+    /// ones, and skips a token whose lease another holder has.
     pub(crate) fn proactive(mut self) -> Self {
         self.proactive = true;
         self
@@ -562,7 +564,7 @@ where
     }
 
     /// Waits for the lease: `Some(pending intent)` once held, `None` when the token got
-    /// refreshed meanwhile.
+    /// refreshed meanwhile (or, for a proactive pass, when another holder has it).
     async fn acquire(
         &self,
         target: &Target,
@@ -574,6 +576,11 @@ where
         loop {
             if let LeaseAcquisition::Held { pending_intent } = self.take_lease(lease).await? {
                 return Ok(Some(pending_intent));
+            }
+            if self.proactive {
+                // Another instance is refreshing it: a pass takes the next token rather than
+                // queue behind this one, so instances passing at once share the list out.
+                return Ok(None);
             }
             let stored = self.read(target).await?;
             if !self.rotator.due(stored.expires_at(), self.minutes) {
