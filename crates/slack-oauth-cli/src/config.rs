@@ -163,19 +163,31 @@ pub(crate) fn encryption_keys() -> Result<Option<EncryptionKeys>, UsageError> {
         .transpose()
 }
 
-/// A Web API client for `url` (`--api-url`, else `SLACK_API_URL`, else Slack's).
-pub(crate) fn api_client(
-    url: &str,
-    slack_timeout: Duration,
-    insecure: &InsecureSlackUrlArg,
-) -> anyhow::Result<Client> {
-    Client::builder()
-        .base_url(url)
-        .allow_insecure_base_url(insecure.allow_insecure_slack_url)
-        .request_timeout(slack_timeout)
-        .build()
-        .with_context(|| format!("invalid SLACK_API_URL {url:?}"))
-        .map_err(|error| UsageError(format!("{error:#}")).into())
+/// How `serve`, `rotate` and `exchange` reach Slack's Web API.
+#[derive(Debug, Args)]
+pub(crate) struct SlackApiArgs {
+    /// Slack's Web API base URL
+    #[arg(long, env = "SLACK_API_URL", default_value = DEFAULT_API_URL)]
+    pub(crate) api_url: String,
+    /// Hard deadline of one Slack API call (the code exchange, a token refresh), in seconds,
+    /// retries and Retry-After waits included; a refresh is abandoned at it and the next
+    /// attempt checks whether the refresh token was spent
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_slack_timeout)]
+    pub(crate) slack_timeout: Duration,
+}
+
+impl SlackApiArgs {
+    /// A Web API client for `--api-url` (else `SLACK_API_URL`, else Slack's).
+    pub(crate) fn client(&self, insecure: &InsecureSlackUrlArg) -> anyhow::Result<Client> {
+        let url = &self.api_url;
+        Client::builder()
+            .base_url(url)
+            .allow_insecure_base_url(insecure.allow_insecure_slack_url)
+            .request_timeout(self.slack_timeout)
+            .build()
+            .with_context(|| format!("invalid SLACK_API_URL {url:?}"))
+            .map_err(|error| UsageError(format!("{error:#}")).into())
+    }
 }
 
 /// `--slack-timeout SECONDS`: the hard deadline of one Slack API call, retries and

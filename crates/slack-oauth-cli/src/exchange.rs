@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -14,7 +13,7 @@ use slack_oauth::rotation::{
 };
 use slack_oauth::store::{InstallationQuery, InstallationStore as _};
 
-use crate::config::{api_client, connect_store, StoreArgs};
+use crate::config::{connect_store, SlackApiArgs, StoreArgs};
 use crate::rotate::{credentials, describe, ids_json};
 
 /// Options of `slack-oauth exchange`.
@@ -30,12 +29,8 @@ pub(crate) struct ExchangeArgs {
     /// Print the summary as JSON
     #[arg(long)]
     json: bool,
-    /// Hard deadline of one Slack call, in seconds, retries and Retry-After waits included
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::config::parse_slack_timeout)]
-    slack_timeout: Duration,
-    /// The Slack Web API base URL
-    #[arg(long, env = "SLACK_API_URL", default_value = crate::config::DEFAULT_API_URL)]
-    api_url: String,
+    #[command(flatten)]
+    slack: SlackApiArgs,
     #[command(flatten)]
     insecure: crate::config::InsecureSlackUrlArg,
     #[command(flatten)]
@@ -47,12 +42,12 @@ pub(crate) struct ExchangeArgs {
 /// client waits out its 429s). Exit code 1 when any exchange failed.
 pub(crate) async fn run(args: ExchangeArgs) -> anyhow::Result<ExitCode> {
     let (client_id, client_secret) = credentials()?;
-    let client = api_client(&args.api_url, args.slack_timeout, &args.insecure)?;
+    let client = args.slack.client(&args.insecure)?;
     let store = connect_store(args.store.url(), &client_id).await?;
     let rotator = TokenRotator::new(client, ClientCredentials::new(client_id, client_secret));
     let rotation = Rotation::new(rotator, store.clone())
         .max_per_minute(args.max_per_minute)
-        .slack_timeout(args.slack_timeout);
+        .slack_timeout(args.slack.slack_timeout);
 
     // One bot per workspace or org (its installations share it), every long-lived user token.
     let mut bots = HashSet::new();

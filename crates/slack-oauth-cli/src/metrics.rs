@@ -82,8 +82,18 @@ fn describe() {
     metrics::describe_gauge!(NEEDS_REINSTALL, "Stored tokens that need a reinstall.");
 }
 
-/// `GET /metrics`.
-pub(crate) async fn render(handle: PrometheusHandle) -> Response {
+/// `GET /metrics`, served from `handle`: on the main listener or on `--metrics-addr`.
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(
+    handle: PrometheusHandle,
+) -> axum::Router<S> {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || render(handle.clone())),
+    )
+}
+
+/// The Prometheus text of everything recorded.
+async fn render(handle: PrometheusHandle) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -13,7 +13,7 @@ use slack_oauth::rotation::{
     rotate_all, BatchOptions, BatchSummary, InstallationIds, Rotation, RotationEvent, TokenRotator,
 };
 
-use crate::config::{api_client, connect_store, env_nonempty, StoreArgs};
+use crate::config::{connect_store, env_nonempty, SlackApiArgs, StoreArgs};
 use crate::UsageError;
 
 /// Options of `slack-oauth rotate`.
@@ -38,14 +38,8 @@ pub(crate) struct RotateArgs {
     /// Keep running, one pass every DURATION (`30s`, `5m`, `1h`), for deployments without cron.
     #[arg(long, value_name = "DURATION", value_parser = parse_every)]
     every: Option<Duration>,
-    /// Hard deadline of one oauth.v2.access call, in seconds, retries and Retry-After waits
-    /// included; the refresh is abandoned at it and the next attempt checks whether the
-    /// refresh token was spent
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::config::parse_slack_timeout)]
-    slack_timeout: Duration,
-    /// The Slack Web API base URL
-    #[arg(long, env = "SLACK_API_URL", default_value = crate::config::DEFAULT_API_URL)]
-    api_url: String,
+    #[command(flatten)]
+    slack: SlackApiArgs,
     #[command(flatten)]
     insecure: crate::config::InsecureSlackUrlArg,
     #[command(flatten)]
@@ -55,13 +49,13 @@ pub(crate) struct RotateArgs {
 /// Runs one pass, or one pass every `--every` until Ctrl-C / SIGTERM.
 pub(crate) async fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {
     let (client_id, client_secret) = credentials()?;
-    let client = api_client(&args.api_url, args.slack_timeout, &args.insecure)?;
+    let client = args.slack.client(&args.insecure)?;
     let store = connect_store(args.store.url(), &client_id).await?;
     let rotator = TokenRotator::new(client, ClientCredentials::new(client_id, client_secret));
     let rotation = Rotation::new(rotator, store)
         .minutes_before_expiration(args.minutes_before_expiration)
         .max_per_minute(args.max_per_minute)
-        .slack_timeout(args.slack_timeout);
+        .slack_timeout(args.slack.slack_timeout);
     let Some(every) = args.every else {
         return one_pass(&rotation, &args).await;
     };

@@ -46,13 +46,8 @@ pub(crate) struct ServeArgs {
     /// Whether `addr` came from `SLACK_OAUTH_ADDR` (for the error naming it); set by `main`.
     #[arg(skip)]
     pub(crate) addr_from_env: bool,
-    /// Slack's Web API base URL
-    #[arg(long, env = "SLACK_API_URL", default_value = config::DEFAULT_API_URL)]
-    api_url: String,
-    /// Hard deadline of one Slack API call (the code exchange, token refreshes), in seconds,
-    /// retries and Retry-After waits included
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = config::parse_slack_timeout)]
-    slack_timeout: std::time::Duration,
+    #[command(flatten)]
+    slack: config::SlackApiArgs,
     /// Seconds a client has to send a request's headers, and the longest a kept-alive
     /// connection may sit idle (slow clients cannot hold connections open)
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
@@ -108,7 +103,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "--addr"
     };
     let addr = config::parse_addr(&args.addr, source)?;
-    let client = config::api_client(&args.api_url, args.slack_timeout, &args.settings.insecure)?;
+    let client = args.slack.client(&args.settings.insecure)?;
     let store = config::connect_store(args.store.url(), settings.client_id.as_str()).await?;
     let backend = store.backend();
     let credentials =
@@ -119,7 +114,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )
     .minutes_before_expiration(args.minutes_before_expiration)
     .max_per_minute(args.max_per_minute)
-    .slack_timeout(args.slack_timeout);
+    .slack_timeout(args.slack.slack_timeout);
     let flow = OAuthFlow::new(settings, store, client)?;
     let metrics = crate::metrics::recorder()?;
     let metrics_listener = match &args.metrics_addr {
@@ -161,10 +156,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .local_addr()
             .context("cannot read the metrics address")?;
         crate::announce(&format!("metrics on http://{local}/metrics"));
-        let metrics_only = Router::new().route(
-            "/metrics",
-            get(move || crate::metrics::render(metrics.clone())),
-        );
+        let metrics_only = crate::metrics::routes(metrics);
         let stop = stop.clone();
         background.push(tokio::spawn(async move {
             let served = axum::serve(listener, metrics_only)
@@ -365,10 +357,7 @@ pub(crate) fn app(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if let Some(handle) = limits.metrics.clone() {
-        routes = routes.route(
-            "/metrics",
-            get(move || crate::metrics::render(handle.clone())),
-        );
+        routes = routes.merge(crate::metrics::routes(handle));
     }
     // Only routed requests: their label is the route's pattern.
     routes = routes.route_layer(middleware::from_fn(crate::metrics::record_request));

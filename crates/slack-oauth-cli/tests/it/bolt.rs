@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use slack_emulator::{Emulator, EmulatorConfig, Grant};
 use slack_oauth::secret::SigningSecret;
 
-use crate::production::{install, serve_command, CLIENT_ID, CLIENT_SECRET};
+use crate::serve::{install, serve_command, CLIENT_ID, CLIENT_SECRET};
 use crate::support::{free_port, Spawned};
 
 const SIGNING_SECRET: &str = "bolt-signing-secret-S3NT1N3L";
@@ -60,7 +60,7 @@ async fn bolt_beside_serve(serve_database: &str, bolt_database: &str) {
     .await
     .unwrap();
     let server = Spawned::start(
-        serve_command(&emulator, free_port(), serve_database)
+        serve_command(&emulator.url(), free_port(), serve_database)
             // Every token expires within the window: each pass (every second) rotates them all.
             .args(["--rotate-every", "1s", "--minutes-before-expiration", "1"]),
     );

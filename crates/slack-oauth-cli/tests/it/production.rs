@@ -7,61 +7,8 @@ use std::time::{Duration, Instant};
 use slack_emulator::{Emulator, EmulatorConfig};
 use slack_oauth::store::{InstallationQuery, InstallationStore as _, SqliteStore};
 
+use crate::serve::{install, serve_command, CLIENT_ID, CLIENT_SECRET};
 use crate::support::{command, free_port, Spawned};
-
-pub(crate) const CLIENT_ID: &str = "111.222";
-pub(crate) const CLIENT_SECRET: &str = "production-secret-S3NT1N3L-0123456789";
-
-pub(crate) fn serve_command(
-    emulator: &Emulator,
-    port: u16,
-    database_url: &str,
-) -> std::process::Command {
-    let mut serve = command();
-    serve
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .env("SLACK_CLIENT_ID", CLIENT_ID)
-        .env("SLACK_CLIENT_SECRET", CLIENT_SECRET)
-        .env("SLACK_SCOPES", "chat:write")
-        .env("SLACK_USER_SCOPES", "")
-        .env(
-            "SLACK_REDIRECT_URI",
-            format!("http://127.0.0.1:{port}/slack/oauth_redirect"),
-        )
-        .env("SLACK_API_URL", emulator.api_url())
-        .env("SLACK_AUTHORIZE_URL", emulator.authorize_url())
-        .env("DATABASE_URL", database_url);
-    serve
-}
-
-/// Installs through `server`'s flow with the emulator approving at once.
-pub(crate) async fn install(http: &reqwest::Client, server: &str) {
-    let page = http
-        .get(format!("{server}/slack/install"))
-        .send()
-        .await
-        .unwrap();
-    let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
-    let body = page.text().await.unwrap();
-    let start = body.find(" href=\"http").unwrap() + 7;
-    let end = start + body[start..].find('"').unwrap();
-    let authorize = body[start..end].replace("&amp;", "&");
-    let approved = http
-        .get(format!("{authorize}&auto_approve=1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(approved.status(), 302);
-    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
-    let done = http
-        .get(&callback)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 200, "{}", done.text().await.unwrap());
-}
 
 /// An install whose tokens expire in 10 minutes is rotated by `serve` itself within a pass;
 /// the counters and gauges show it on the metrics address; SIGTERM stops both cleanly; every
@@ -82,7 +29,7 @@ async fn serve_rotates_in_the_background_and_exports_metrics() {
     let (port, metrics_port) = (free_port(), free_port());
     let log_path = dir.path().join("serve.log");
     let server = Spawned::start(
-        serve_command(&emulator, port, &database_url)
+        serve_command(&emulator.url(), port, &database_url)
             .args(["--rotate-every", "1s", "--minutes-before-expiration", "15"])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args(["--log-format", "json"])
@@ -235,7 +182,7 @@ async fn readyz_fails_when_the_schema_is_not_current_and_healthz_does_not() {
     let path = dir.path().join("ready.db");
     let database_url = format!("sqlite://{}", path.display());
     let server = Spawned::start(
-        serve_command(&emulator, free_port(), &database_url).args(["--rotate-every", "0"]),
+        serve_command(&emulator.url(), free_port(), &database_url).args(["--rotate-every", "0"]),
     );
     let http = reqwest::Client::new();
     let status = |path: &'static str| {
@@ -416,7 +363,7 @@ async fn four_serve_processes_rotate_every_token_exactly_once_per_cycle() {
     let servers: Vec<Spawned> = (0..4)
         .map(|_| {
             Spawned::start(
-                serve_command(&emulator, free_port(), &database.url)
+                serve_command(&emulator.url(), free_port(), &database.url)
                     .args(["--rotate-every", "2s", "--minutes-before-expiration", "10"])
                     .args(["--max-per-minute", "60000", "--rotation-concurrency", "16"]),
             )

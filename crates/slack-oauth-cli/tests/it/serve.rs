@@ -5,8 +5,8 @@ use std::process::Command;
 
 use crate::support::{command, free_port, run, stderr, stdout, Spawned};
 
-const CLIENT_ID: &str = "111.222";
-const CLIENT_SECRET: &str = "cli-test-secret-S3NT1N3L-0123456789";
+pub(crate) const CLIENT_ID: &str = "111.222";
+pub(crate) const CLIENT_SECRET: &str = "cli-test-secret-S3NT1N3L-0123456789";
 
 /// `installations …` against `database_url`.
 fn installations(database_url: &str, args: &[&str]) -> std::process::Output {
@@ -17,7 +17,9 @@ fn installations(database_url: &str, args: &[&str]) -> std::process::Output {
         .env("DATABASE_URL", database_url))
 }
 
-fn serve_command(emulator: &str, port: u16, database_url: &str) -> Command {
+/// `serve` on `port` for this file's app, with Slack at `emulator` (its root URL).
+pub(crate) fn serve_command(emulator: &str, port: u16, database_url: &str) -> Command {
+    let emulator = emulator.trim_end_matches('/');
     let mut serve = command();
     serve
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
@@ -68,9 +70,9 @@ fn approving_emulator() -> Spawned {
     ]))
 }
 
-/// Starts an install on `server` and has the (auto-approving) emulator approve it: the state
-/// cookie (`name=value`) and the callback URL Slack sends the browser to.
-async fn approved_install(http: &reqwest::Client, server: &str) -> (String, String) {
+/// Starts an install on `server` and has the emulator approve it at once: the state cookie
+/// (`name=value`) and the callback URL Slack sends the browser to.
+pub(crate) async fn approved_install(http: &reqwest::Client, server: &str) -> (String, String) {
     let install = http
         .get(format!("{server}/slack/install"))
         .send()
@@ -79,10 +81,26 @@ async fn approved_install(http: &reqwest::Client, server: &str) -> (String, Stri
     let set_cookie = install.headers()["set-cookie"].to_str().unwrap().to_owned();
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
     let authorize = add_to_slack_href(&install.text().await.unwrap());
-    let approved = http.get(&authorize).send().await.unwrap();
+    let approved = http
+        .get(format!("{authorize}&auto_approve=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(approved.status(), 302);
     let callback = approved.headers()["location"].to_str().unwrap().to_owned();
     (cookie, callback)
+}
+
+/// A whole install through `server`'s flow: approved at once, the callback answered 200.
+pub(crate) async fn install(http: &reqwest::Client, server: &str) {
+    let (cookie, callback) = approved_install(http, server).await;
+    let done = http
+        .get(&callback)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200, "{}", done.text().await.unwrap());
 }
 
 #[tokio::test]

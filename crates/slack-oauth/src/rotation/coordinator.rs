@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::Rng as _;
 use tokio::time::Instant;
 
-use super::current::{jitter, Current};
+use super::current::{wait_for_budget_room, Backoff, Current};
 use super::flight::Flights;
 use super::rotator::{apply_bot, Refreshed};
 use super::{ReinstallNeeded, RotationError, TokenKind, TokenRotator};
@@ -555,8 +555,8 @@ where
                     if self.proactive || started.elapsed() + retry_after < BUDGET_WAIT =>
                 {
                     // The lease is released: another instance may refresh meanwhile, and the
-                    // next acquire re-reads. Jitter spreads the waiters of one full window.
-                    tokio::time::sleep(retry_after + jitter(Duration::from_millis(20))).await;
+                    // next acquire re-reads.
+                    wait_for_budget_room(retry_after).await;
                 }
                 result => return result,
             }
@@ -570,9 +570,8 @@ where
         target: &Target,
         lease: &str,
     ) -> Result<Option<Option<String>>, RotationError> {
-        let bound = self.effective_lease_ttl().saturating_add(LEASE_WAIT_MARGIN);
         let started = Instant::now();
-        let mut backoff = Duration::from_millis(20);
+        let mut backoff = Backoff::lease();
         loop {
             if let LeaseAcquisition::Held { pending_intent } = self.take_lease(lease).await? {
                 return Ok(Some(pending_intent));
@@ -586,15 +585,18 @@ where
             if !self.rotator.due(stored.expires_at(), self.minutes) {
                 return Ok(None);
             }
-            if started.elapsed() >= bound {
+            if started.elapsed() >= self.lease_wait_bound() {
                 return Err(RotationError::LeaseTimeout {
                     lease: lease.to_owned(),
                 });
             }
-            tokio::time::sleep(jitter(backoff)).await;
-            // Capped low: a lease freed by its holder (or expired) is taken within ~0.4 s.
-            backoff = (backoff * 2).min(Duration::from_millis(250));
+            backoff.wait().await;
         }
+    }
+
+    /// How long a caller waits for a lease another holder keeps: its whole TTL and a margin.
+    pub(super) fn lease_wait_bound(&self) -> Duration {
+        self.effective_lease_ttl().saturating_add(LEASE_WAIT_MARGIN)
     }
 
     /// Lease time required beyond the Slack deadline when the intent is recorded.
@@ -824,7 +826,7 @@ where
     ) -> Result<Current, RotationError> {
         let update = self.update(target, previous, &refreshed)?;
         let started = Instant::now();
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = Backoff::save();
         let saved = loop {
             match self
                 .store
@@ -834,11 +836,10 @@ where
                 Ok(saved) => break saved,
                 Err(error) if started.elapsed() < self.save_retry_for => {
                     tracing::warn!(%error, token = %target.kind, "saving a rotated token failed; the new tokens are kept in memory and the save retried");
-                    tokio::time::sleep(jitter(backoff)).await;
+                    backoff.wait().await;
                     // Keep the lease while retrying, so that no other instance redeems the
                     // spent refresh token meanwhile (best effort: the store may be down).
                     let _ = self.take_lease(lease).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
                 Err(error) => {
                     // The intent stays in the store: the next holder re-sends the spent token

@@ -67,3 +67,40 @@ pub(super) fn jitter(base: Duration) -> Duration {
     let extra = rand::thread_rng().gen_range(0..=base.as_millis() as u64 / 2);
     base + Duration::from_millis(extra)
 }
+
+/// Doubling waits with [`jitter`], up to a cap: the rhythm of every retry in rotation.
+pub(super) struct Backoff {
+    next: Duration,
+    cap: Duration,
+}
+
+impl Backoff {
+    /// Waiting for a lease: from 20 ms, capped low so that a lease freed by its holder (or
+    /// expired) is taken within about 0.4 s.
+    pub(super) fn lease() -> Self {
+        Self {
+            next: Duration::from_millis(20),
+            cap: Duration::from_millis(250),
+        }
+    }
+
+    /// Retrying a store write: from 50 ms up to 2 s.
+    pub(super) fn save() -> Self {
+        Self {
+            next: Duration::from_millis(50),
+            cap: Duration::from_secs(2),
+        }
+    }
+
+    /// Sleeps the next wait.
+    pub(super) async fn wait(&mut self) {
+        tokio::time::sleep(jitter(self.next)).await;
+        self.next = (self.next * 2).min(self.cap);
+    }
+}
+
+/// Sleeps until a full budget window has room again; the jitter spreads the waiters of one
+/// window.
+pub(super) async fn wait_for_budget_room(retry_after: Duration) {
+    tokio::time::sleep(retry_after + jitter(Duration::from_millis(20))).await;
+}

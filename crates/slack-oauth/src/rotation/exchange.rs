@@ -1,15 +1,13 @@
 //! `Rotation::exchange_installation`: long-lived tokens made rotating (`oauth.v2.exchange`).
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use super::coordinator::Target;
-use super::current::jitter;
-use super::rotator::apply_user;
+use super::current::{wait_for_budget_room, Backoff};
+use super::rotator::{apply_bot_refresh, apply_user};
 use super::{Rotation, RotationError, TokenKind};
 use crate::installation::Installation;
-use crate::secret::{AccessToken, BotToken};
+use crate::secret::AccessToken;
 use crate::store::{InstallationQuery, InstallationStore};
 
 /// What [`Rotation::exchange_installation`] did.
@@ -54,6 +52,18 @@ pub fn long_lived_user(installation: &Installation) -> bool {
     installation.user_token.is_some()
         && installation.user_refresh_token.is_none()
         && installation.user_token_expires_at.is_none()
+}
+
+/// The token of `kind` when it is long-lived, as the credential `oauth.v2.exchange` takes.
+fn long_lived_token(installation: &Installation, kind: TokenKind) -> Option<AccessToken> {
+    let token = match kind {
+        TokenKind::Bot if long_lived_bot(installation) => installation.bot_token.as_ref()?.secret(),
+        TokenKind::User if long_lived_user(installation) => {
+            installation.user_token.as_ref()?.secret()
+        }
+        TokenKind::Bot | TokenKind::User => return None,
+    };
+    Some(AccessToken::new(token))
 }
 
 impl<S> Rotation<S>
@@ -156,13 +166,12 @@ where
         self.wait_for_budget().await?;
         let lease = self.lease_name(target);
         let started = Instant::now();
-        let mut backoff = Duration::from_millis(20);
+        let mut backoff = Backoff::lease();
         while !self.take_lease(&lease).await?.is_held() {
-            if started.elapsed() >= self.effective_lease_ttl() {
+            if started.elapsed() >= self.lease_wait_bound() {
                 return Err(RotationError::LeaseTimeout { lease });
             }
-            tokio::time::sleep(jitter(backoff)).await;
-            backoff = (backoff * 2).min(Duration::from_millis(250));
+            backoff.wait().await;
         }
         let result = self.exchange_held(target).await;
         self.release(&lease).await;
@@ -171,52 +180,25 @@ where
 
     /// Under the lease: re-read, exchange, save.
     async fn exchange_held(&self, target: &Target) -> Result<bool, RotationError> {
-        let not_stored = RotationError::NotStored { token: target.kind };
+        // The latest installation (for the bot: of the workspace, its latest bot merged in):
+        // the new token goes into a new version of it (and of the bot), so that every
+        // listing, by installation or by bot, sees the expiry.
+        let installation = self
+            .store()
+            .find_installation(&target.query)
+            .await?
+            .ok_or(RotationError::NotStored { token: target.kind })?;
+        let Some(token) = long_lived_token(&installation, target.kind) else {
+            return Ok(false);
+        };
+        let refreshed = self.rotator().exchange(target.kind, &token).await?;
+        let mut fresh = installation.clone();
         match target.kind {
-            TokenKind::Bot => {
-                // The latest installation of the workspace, with its latest bot merged in: the
-                // new bot goes into a new version of it (and of the bot), so that every
-                // listing, by installation or by bot, sees the expiry.
-                let installation = self
-                    .store()
-                    .find_installation(&target.query)
-                    .await?
-                    .ok_or(not_stored)?;
-                if !long_lived_bot(&installation) {
-                    return Ok(false);
-                }
-                let Some(token) = &installation.bot_token else {
-                    return Ok(false);
-                };
-                let token = AccessToken::new(token.secret());
-                let refreshed = self.rotator().exchange(target.kind, &token).await?;
-                let mut fresh = installation.clone();
-                fresh.bot_token = Some(BotToken::new(refreshed.access_token));
-                fresh.bot_refresh_token = Some(refreshed.refresh_token);
-                fresh.bot_token_expires_at = refreshed.expires_at;
-                fresh.installed_at = self.rotator().now().max(installation.installed_at);
-                self.save_exchanged(target.kind, &fresh).await?;
-            }
-            TokenKind::User => {
-                let installation = self
-                    .store()
-                    .find_installation(&target.query)
-                    .await?
-                    .ok_or(not_stored)?;
-                if !long_lived_user(&installation) {
-                    return Ok(false);
-                }
-                let Some(token) = &installation.user_token else {
-                    return Ok(false);
-                };
-                let token = AccessToken::new(token.secret());
-                let refreshed = self.rotator().exchange(target.kind, &token).await?;
-                let mut fresh = installation.clone();
-                apply_user(&mut fresh, refreshed);
-                fresh.installed_at = self.rotator().now().max(installation.installed_at);
-                self.save_exchanged(target.kind, &fresh).await?;
-            }
+            TokenKind::Bot => apply_bot_refresh(&mut fresh, refreshed),
+            TokenKind::User => apply_user(&mut fresh, refreshed),
         }
+        fresh.installed_at = self.rotator().now().max(installation.installed_at);
+        self.save_exchanged(target.kind, &fresh).await?;
         Ok(true)
     }
 
@@ -227,14 +209,13 @@ where
         fresh: &Installation,
     ) -> Result<(), RotationError> {
         let started = Instant::now();
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = Backoff::save();
         loop {
             match self.store().save(fresh).await {
                 Ok(()) => return Ok(()),
                 Err(error) if started.elapsed() < self.save_retry_window() => {
                     tracing::warn!(%error, token = %kind, "saving an exchanged token failed; retrying (the long-lived token keeps working meanwhile)");
-                    tokio::time::sleep(jitter(backoff)).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    backoff.wait().await;
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -245,7 +226,7 @@ where
     /// is a batch job).
     async fn wait_for_budget(&self) -> Result<(), RotationError> {
         while let Some(retry_after) = self.spend_budget().await? {
-            tokio::time::sleep(retry_after + jitter(Duration::from_millis(20))).await;
+            wait_for_budget_room(retry_after).await;
         }
         Ok(())
     }

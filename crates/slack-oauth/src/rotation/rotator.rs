@@ -297,6 +297,13 @@ pub(crate) fn apply_bot(installation: &mut Installation, bot: &Bot) {
     installation.bot_needs_reinstall = bot.needs_reinstall.clone();
 }
 
+/// Writes a refreshed (or exchanged) bot token onto `installation`.
+pub(crate) fn apply_bot_refresh(installation: &mut Installation, refreshed: Refreshed) {
+    installation.bot_token = Some(BotToken::new(refreshed.access_token));
+    installation.bot_refresh_token = Some(refreshed.refresh_token);
+    installation.bot_token_expires_at = refreshed.expires_at;
+}
+
 /// Writes a refreshed user token onto `installation`.
 pub(crate) fn apply_user(installation: &mut Installation, refreshed: Refreshed) {
     installation.user_token = Some(UserToken::new(refreshed.access_token));
