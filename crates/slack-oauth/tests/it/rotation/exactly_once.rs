@@ -380,8 +380,10 @@ async fn a_lease_held_past_the_bound_is_a_lease_timeout() {
         .await
         .unwrap()
         .is_held());
+    // The wait is bounded by the lease TTL the deadline needs (1 s + its margins) plus 5 s.
     let error = rotation(&emulator, store)
         .lease_ttl(Duration::from_millis(300))
+        .slack_timeout(Duration::from_secs(1))
         .rotate_bot(&installation.to_bot().unwrap())
         .await
         .unwrap_err();
