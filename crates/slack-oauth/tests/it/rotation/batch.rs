@@ -146,6 +146,47 @@ async fn a_dry_run_refreshes_nothing() {
     assert_eq!(emulator.counters().calls.get("oauth.v2.access"), None);
 }
 
+/// A dry run names exactly the due tokens: a bot due beside a user token that is not, and a
+/// user token due beside a bot that is not.
+#[tokio::test]
+async fn a_dry_run_names_only_the_due_token_of_each_installation() {
+    let emulator = rotating_emulator().await;
+    let store = MemoryStore::new();
+    let later = OffsetDateTime::now_utc() + time::Duration::days(1);
+    let mut bot_due = rotating_installation(&emulator, "T1", "U1", long_ago());
+    bot_due.user_token_expires_at = Some(later);
+    let mut user_due = rotating_installation(&emulator, "T2", "U2", long_ago());
+    user_due.bot_token_expires_at = Some(later);
+    for installation in [&bot_due, &user_due] {
+        store.save(installation).await.unwrap();
+    }
+    let options = BatchOptions {
+        dry_run: true,
+        ..BatchOptions::default()
+    };
+    let events: Vec<_> = rotate_all(Rotation::new(rotator(&emulator), store), options)
+        .collect()
+        .await;
+    let mut named: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            RotationEvent::WouldRotate { ids, bot, user } => {
+                Some((ids.team_id.clone().unwrap().to_string(), *bot, *user))
+            }
+            _ => None,
+        })
+        .collect();
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            ("T1".to_owned(), true, false),
+            ("T2".to_owned(), false, true)
+        ],
+        "{events:?}"
+    );
+}
+
 /// Tokens expiring *later* but within the window are due (the window reaches ahead of now), and
 /// an installation whose bot is not due has only its user token refreshed.
 #[tokio::test]
