@@ -1,16 +1,17 @@
 //! `CachedStore`: an installation store wrapper that caches lookups for authorize.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
+use quick_cache::Equivalent;
 use time::OffsetDateTime;
 
 use super::DEFAULT_REFRESH_WINDOW;
 use crate::clock::{Clock, SystemClock};
-use crate::ids::{EnterpriseId, TeamId, UserId};
+use crate::ids::{EnterpriseId, TeamId};
 use crate::installation::{Bot, Installation};
 use crate::secret::StateValue;
 use crate::store::{InstallationQuery, InstallationStore, StateStore, StoreError, TokenUpdate};
@@ -19,12 +20,148 @@ use crate::store::{InstallationQuery, InstallationStore, StateStore, StoreError,
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
 /// Default time a "not found" is cached.
 pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(3);
-/// Default number of workspaces (or orgs) kept.
+/// Default number of cached lookups (an installation per user, or a bot) kept.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
-/// One org or workspace, as the stores scope rows: `(enterprise_id, team_id)`, no team for
-/// org-wide installs.
-type Scope = (Option<EnterpriseId>, Option<TeamId>);
+/// One org or workspace, as the stores scope rows (no team for org-wide installs), borrowed
+/// from a query, an installation or a bot: a lookup allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ScopeRef<'a> {
+    enterprise: Option<&'a str>,
+    team: Option<&'a str>,
+}
+
+/// What one lookup was for.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum SlotRef<'a> {
+    /// `find_installation` with this user (or none).
+    Installation(Option<&'a str>),
+    /// `find_bot`.
+    Bot,
+}
+
+/// A cached lookup's key, borrowed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct RowRef<'a> {
+    scope: ScopeRef<'a>,
+    slot: SlotRef<'a>,
+}
+
+/// A [`ScopeRef`] as the cache keeps it.
+#[derive(PartialEq, Eq)]
+struct ScopeKey {
+    enterprise: Option<String>,
+    team: Option<String>,
+}
+
+/// A [`RowRef`] as the cache keeps it.
+#[derive(PartialEq, Eq)]
+struct RowKey {
+    scope: ScopeKey,
+    /// `None`: the bot; `Some(user)`: the installation of that user (or of none).
+    installation_of: Option<Option<String>>,
+}
+
+impl<'a> ScopeRef<'a> {
+    fn of_query(query: &'a InstallationQuery) -> Self {
+        Self {
+            enterprise: query.enterprise_id.as_ref().map(|id| id.as_str()),
+            team: query.lookup_team_id().map(|id| id.as_str()),
+        }
+    }
+
+    fn of_installation(installation: &'a Installation) -> Self {
+        Self {
+            enterprise: installation.enterprise_id.as_ref().map(|id| id.as_str()),
+            team: (!installation.is_enterprise_install)
+                .then_some(installation.team_id.as_ref())
+                .flatten()
+                .map(|id| id.as_str()),
+        }
+    }
+
+    fn of_bot(bot: &'a Bot) -> Self {
+        Self {
+            enterprise: bot.enterprise_id.as_ref().map(|id| id.as_str()),
+            team: (!bot.is_enterprise_install)
+                .then_some(bot.team_id.as_ref())
+                .flatten()
+                .map(|id| id.as_str()),
+        }
+    }
+
+    fn of_ids(enterprise: Option<&'a EnterpriseId>, team: Option<&'a TeamId>) -> Self {
+        Self {
+            enterprise: enterprise.map(|id| id.as_str()),
+            team: team.map(|id| id.as_str()),
+        }
+    }
+
+    fn to_key(self) -> ScopeKey {
+        ScopeKey {
+            enterprise: self.enterprise.map(str::to_owned),
+            team: self.team.map(str::to_owned),
+        }
+    }
+}
+
+impl RowRef<'_> {
+    fn to_key(self) -> RowKey {
+        RowKey {
+            scope: self.scope.to_key(),
+            installation_of: match self.slot {
+                SlotRef::Installation(user) => Some(user.map(str::to_owned)),
+                SlotRef::Bot => None,
+            },
+        }
+    }
+}
+
+impl ScopeKey {
+    fn as_ref(&self) -> ScopeRef<'_> {
+        ScopeRef {
+            enterprise: self.enterprise.as_deref(),
+            team: self.team.as_deref(),
+        }
+    }
+}
+
+impl RowKey {
+    fn as_ref(&self) -> RowRef<'_> {
+        RowRef {
+            scope: self.scope.as_ref(),
+            slot: match &self.installation_of {
+                Some(user) => SlotRef::Installation(user.as_deref()),
+                None => SlotRef::Bot,
+            },
+        }
+    }
+}
+
+// The owned keys hash as their borrowed forms, so that a borrowed key finds them.
+impl Hash for ScopeKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_ref().hash(state);
+    }
+}
+
+impl Hash for RowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_ref().hash(state);
+    }
+}
+
+impl Equivalent<ScopeKey> for ScopeRef<'_> {
+    fn equivalent(&self, key: &ScopeKey) -> bool {
+        *self == key.as_ref()
+    }
+}
+
+impl Equivalent<RowKey> for RowRef<'_> {
+    fn equivalent(&self, key: &RowKey) -> bool {
+        *self == key.as_ref()
+    }
+}
 
 /// An [`InstallationStore`] that caches `find_installation` and `find_bot`. Clones share the
 /// cache.
@@ -41,7 +178,8 @@ type Scope = (Option<EnterpriseId>, Option<TeamId>);
 ///   drops every cached entry of that workspace or org (with and without user: no stale no-user
 ///   key, unlike Bolt's W16). Pass the same `CachedStore` to the OAuth flow, the token rotation
 ///   and the authorizer so that they all invalidate it;
-/// - the cache is bounded ([`capacity`](CachedStore::capacity) workspaces).
+/// - the cache is bounded ([`capacity`](CachedStore::capacity) lookups, users' installations
+///   and bots alike, in a [`quick_cache`] that evicts the least useful on insert).
 ///
 /// Writes from other processes are seen after at most the TTL. A token another instance
 /// refreshed stays valid until its own expiry, which the cap keeps ahead of the cache.
@@ -61,7 +199,13 @@ pub struct CachedStore<S> {
 }
 
 struct Cache {
-    scopes: Mutex<HashMap<Scope, Entries>>,
+    /// The cached lookups, each tagged with its workspace's generation.
+    rows: quick_cache::sync::Cache<RowKey, Arc<Row>>,
+    /// The current generation of each workspace (or org) with cached rows. Invalidating a
+    /// workspace removes its generation, which orphans all its rows at once (whatever users
+    /// they are for); an evicted generation orphans them too, so eviction never serves a stale
+    /// row.
+    generations: quick_cache::sync::Cache<ScopeKey, Arc<Generation>>,
     /// Bumped by every invalidation: a lookup that raced with one is not cached.
     epoch: AtomicU64,
     ttl: Duration,
@@ -71,16 +215,25 @@ struct Cache {
     clock: Arc<dyn Clock>,
 }
 
-#[derive(Default)]
-struct Entries {
-    installations: HashMap<Option<UserId>, Entry<Installation>>,
-    bot: Option<Entry<Bot>>,
+/// One cached lookup: what was found (or not), until when, and the workspace generation it
+/// belongs to.
+struct Row {
+    found: Found,
+    until: OffsetDateTime,
+    generation: Arc<Generation>,
 }
 
-struct Entry<T> {
-    value: Option<T>,
-    until: OffsetDateTime,
+// Rows are kept behind an `Arc`: the variants' sizes never move around.
+#[allow(clippy::large_enum_variant)]
+enum Found {
+    Installation(Option<Installation>),
+    Bot(Option<Bot>),
 }
+
+/// A workspace's generation: compared by identity (`Arc::ptr_eq`), and kept alive by its rows,
+/// so that a new one never shares an old one's address.
+#[derive(Default)]
+struct Generation;
 
 impl<S: Clone> Clone for CachedStore<S> {
     fn clone(&self) -> Self {
@@ -94,7 +247,7 @@ impl<S: Clone> Clone for CachedStore<S> {
 impl<S> fmt::Debug for CachedStore<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CachedStore")
-            .field("cached_scopes", &self.cache.scopes().len())
+            .field("cached_lookups", &self.cache.rows.len())
             .field("ttl", &self.cache.ttl)
             .field("negative_ttl", &self.cache.negative_ttl)
             .field("capacity", &self.cache.capacity)
@@ -107,15 +260,13 @@ impl<S> CachedStore<S> {
     pub fn new(inner: S) -> Self {
         Self {
             inner,
-            cache: Arc::new(Cache {
-                scopes: Mutex::default(),
-                epoch: AtomicU64::new(0),
-                ttl: DEFAULT_CACHE_TTL,
-                negative_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
-                refresh_window: DEFAULT_REFRESH_WINDOW,
-                capacity: DEFAULT_CACHE_CAPACITY,
-                clock: Arc::new(SystemClock),
-            }),
+            cache: Arc::new(Cache::new(
+                DEFAULT_CACHE_TTL,
+                DEFAULT_NEGATIVE_CACHE_TTL,
+                DEFAULT_REFRESH_WINDOW,
+                DEFAULT_CACHE_CAPACITY,
+                Arc::new(SystemClock),
+            )),
         }
     }
 
@@ -125,15 +276,13 @@ impl<S> CachedStore<S> {
             Some(cache) => edit(cache),
             None => {
                 let old = &self.cache;
-                let mut cache = Cache {
-                    scopes: Mutex::default(),
-                    epoch: AtomicU64::new(0),
-                    ttl: old.ttl,
-                    negative_ttl: old.negative_ttl,
-                    refresh_window: old.refresh_window,
-                    capacity: old.capacity,
-                    clock: Arc::clone(&old.clock),
-                };
+                let mut cache = Cache::new(
+                    old.ttl,
+                    old.negative_ttl,
+                    old.refresh_window,
+                    old.capacity,
+                    Arc::clone(&old.clock),
+                );
                 edit(&mut cache);
                 self.cache = Arc::new(cache);
             }
@@ -161,10 +310,19 @@ impl<S> CachedStore<S> {
         self.configure(|cache| cache.refresh_window = window)
     }
 
-    /// How many workspaces or orgs are kept at most (default 10 000).
+    /// How many lookups (an installation per user, or a bot) are kept at most (default
+    /// 10 000).
     #[must_use]
     pub fn capacity(self, capacity: usize) -> Self {
-        self.configure(|cache| cache.capacity = capacity.max(1))
+        self.configure(|cache| {
+            *cache = Cache::new(
+                cache.ttl,
+                cache.negative_ttl,
+                cache.refresh_window,
+                capacity.max(1),
+                Arc::clone(&cache.clock),
+            );
+        })
     }
 
     /// The clock for expiries (default: the system clock).
@@ -182,7 +340,7 @@ impl<S> CachedStore<S> {
     /// Drops every cached entry of the workspace or org of `query` (for writes made around
     /// this wrapper).
     pub fn invalidate(&self, query: &InstallationQuery) {
-        self.cache.invalidate(&query_scope(query));
+        self.cache.invalidate(ScopeRef::of_query(query));
     }
 
     /// Drops every cached entry.
@@ -222,26 +380,13 @@ impl<S> CachedStore<S> {
                 };
                 match change {
                     crate::store::StoreChange::Workspace(query) => {
-                        cache.invalidate(&query_scope(&query));
+                        cache.invalidate(ScopeRef::of_query(&query));
                     }
                     crate::store::StoreChange::Missed => cache.invalidate_all(),
                 }
             }
         }
     }
-}
-
-fn query_scope(query: &InstallationQuery) -> Scope {
-    (query.enterprise_id.clone(), query.lookup_team_id().cloned())
-}
-
-fn installation_scope(installation: &Installation) -> Scope {
-    let team = if installation.is_enterprise_install {
-        None
-    } else {
-        installation.team_id.clone()
-    };
-    (installation.enterprise_id.clone(), team)
 }
 
 /// The earliest expiry of a token that can be refreshed (what a refresh would replace).
@@ -253,19 +398,34 @@ fn refreshable_expiry(token: [(bool, Option<OffsetDateTime>); 2]) -> Option<Offs
 }
 
 impl Cache {
-    fn scopes(&self) -> MutexGuard<'_, HashMap<Scope, Entries>> {
-        // Each operation replaces whole entries, so a poisoned map is still consistent.
-        self.scopes.lock().unwrap_or_else(PoisonError::into_inner)
+    fn new(
+        ttl: Duration,
+        negative_ttl: Duration,
+        refresh_window: Duration,
+        capacity: usize,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            rows: quick_cache::sync::Cache::new(capacity),
+            generations: quick_cache::sync::Cache::new(capacity),
+            epoch: AtomicU64::new(0),
+            ttl,
+            negative_ttl,
+            refresh_window,
+            capacity,
+            clock,
+        }
     }
 
-    fn invalidate(&self, scope: &Scope) {
+    fn invalidate(&self, scope: ScopeRef<'_>) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.scopes().remove(scope);
+        self.generations.remove(&scope);
     }
 
     fn invalidate_all(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.scopes().clear();
+        self.generations.clear();
+        self.rows.clear();
     }
 
     /// Until when a lookup result may be served, or `None` when it must not be cached.
@@ -278,74 +438,69 @@ impl Cache {
         (until > now).then_some(until)
     }
 
-    fn get_installation(
-        &self,
-        scope: &Scope,
-        user: &Option<UserId>,
-    ) -> Option<Option<Installation>> {
-        let now = self.clock.now();
-        let scopes = self.scopes();
-        let entry = scopes.get(scope)?.installations.get(user)?;
-        (entry.until > now).then(|| entry.value.clone())
+    /// The cached lookup, if it is live and of its workspace's current generation.
+    fn get(&self, key: RowRef<'_>) -> Option<Arc<Row>> {
+        let generation = self.generations.get(&key.scope)?;
+        let row = self.rows.get(&key)?;
+        if !Arc::ptr_eq(&row.generation, &generation) {
+            // Left over from before an invalidation: its slot is free for a fresh lookup.
+            self.rows.remove(&key);
+            return None;
+        }
+        (row.until > self.clock.now()).then_some(row)
     }
 
-    fn get_bot(&self, scope: &Scope) -> Option<Option<Bot>> {
-        let now = self.clock.now();
-        let scopes = self.scopes();
-        let entry = scopes.get(scope)?.bot.as_ref()?;
-        (entry.until > now).then(|| entry.value.clone())
-    }
-
-    /// Runs `edit` on the scope's entries unless an invalidation happened since `epoch`.
-    fn insert(&self, epoch: u64, scope: Scope, edit: impl FnOnce(&mut Entries)) {
-        let mut scopes = self.scopes();
+    /// Caches a lookup unless an invalidation happened since `epoch` (the lookup may have read
+    /// what that write replaced).
+    fn insert(&self, epoch: u64, key: RowRef<'_>, found: Found, until: OffsetDateTime) {
+        // The generation is in the map before the epoch is checked: an invalidation either
+        // bumped the epoch already (nothing is cached) or removes this generation afterwards
+        // (what is cached is orphaned).
+        let generation = match self.generations.get(&key.scope) {
+            Some(generation) => generation,
+            None => {
+                let generation = Arc::new(Generation);
+                self.generations
+                    .insert(key.scope.to_key(), Arc::clone(&generation));
+                generation
+            }
+        };
         if self.epoch.load(Ordering::SeqCst) != epoch {
             return;
         }
-        if scopes.len() >= self.capacity && !scopes.contains_key(&scope) {
-            let now = self.clock.now();
-            scopes.retain(|_, entries| entries.is_live(now));
-            if scopes.len() >= self.capacity {
-                // Still full of live entries: drop one arbitrary workspace.
-                if let Some(victim) = scopes.keys().next().cloned() {
-                    scopes.remove(&victim);
-                }
-            }
-        }
-        edit(scopes.entry(scope).or_default());
-    }
-}
-
-impl Entries {
-    fn is_live(&self, now: OffsetDateTime) -> bool {
-        self.installations.values().any(|entry| entry.until > now)
-            || self.bot.as_ref().is_some_and(|entry| entry.until > now)
+        let row = Row {
+            found,
+            until,
+            generation,
+        };
+        self.rows.insert(key.to_key(), Arc::new(row));
     }
 }
 
 impl<S: InstallationStore> InstallationStore for CachedStore<S> {
     async fn save(&self, installation: &Installation) -> Result<(), StoreError> {
         let result = self.inner.save(installation).await;
-        self.cache.invalidate(&installation_scope(installation));
+        self.cache
+            .invalidate(ScopeRef::of_installation(installation));
         result
     }
 
     async fn save_bot(&self, bot: &Bot) -> Result<(), StoreError> {
         let result = self.inner.save_bot(bot).await;
-        let team = if bot.is_enterprise_install {
-            None
-        } else {
-            bot.team_id.clone()
-        };
-        self.cache.invalidate(&(bot.enterprise_id.clone(), team));
+        self.cache.invalidate(ScopeRef::of_bot(bot));
         result
     }
 
     async fn find_bot(&self, query: &InstallationQuery) -> Result<Option<Bot>, StoreError> {
-        let scope = query_scope(query);
-        if let Some(hit) = self.cache.get_bot(&scope) {
-            crate::telemetry::cache_hit();
-            return Ok(hit);
+        let key = RowRef {
+            scope: ScopeRef::of_query(query),
+            slot: SlotRef::Bot,
+        };
+        if let Some(row) = self.cache.get(key) {
+            if let Found::Bot(bot) = &row.found {
+                crate::telemetry::cache_hit();
+                return Ok(bot.clone());
+            }
         }
         crate::telemetry::cache_miss();
         let epoch = self.cache.epoch.load(Ordering::SeqCst);
@@ -357,10 +512,8 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
             ])
         });
         if let Some(until) = self.cache.until(found.is_some(), expiry) {
-            let value = found.clone();
-            self.cache.insert(epoch, scope, |entries| {
-                entries.bot = Some(Entry { value, until });
-            });
+            let row = Found::Bot(found.clone());
+            self.cache.insert(epoch, key, row, until);
         }
         Ok(found)
     }
@@ -369,10 +522,15 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
         &self,
         query: &InstallationQuery,
     ) -> Result<Option<Installation>, StoreError> {
-        let scope = query_scope(query);
-        if let Some(hit) = self.cache.get_installation(&scope, &query.user_id) {
-            crate::telemetry::cache_hit();
-            return Ok(hit);
+        let key = RowRef {
+            scope: ScopeRef::of_query(query),
+            slot: SlotRef::Installation(query.user_id.as_ref().map(|id| id.as_str())),
+        };
+        if let Some(row) = self.cache.get(key) {
+            if let Found::Installation(installation) = &row.found {
+                crate::telemetry::cache_hit();
+                return Ok(installation.clone());
+            }
         }
         crate::telemetry::cache_miss();
         let epoch = self.cache.epoch.load(Ordering::SeqCst);
@@ -384,11 +542,8 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
             ])
         });
         if let Some(until) = self.cache.until(found.is_some(), expiry) {
-            let value = found.clone();
-            let user = query.user_id.clone();
-            self.cache.insert(epoch, scope, |entries| {
-                entries.installations.insert(user, Entry { value, until });
-            });
+            let row = Found::Installation(found.clone());
+            self.cache.insert(epoch, key, row, until);
         }
         Ok(found)
     }
@@ -424,8 +579,10 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
 
     async fn update_rotated_token(&self, update: &TokenUpdate) -> Result<bool, StoreError> {
         let result = self.inner.update_rotated_token(update).await;
-        self.cache
-            .invalidate(&(update.enterprise_id.clone(), update.team_id.clone()));
+        self.cache.invalidate(ScopeRef::of_ids(
+            update.enterprise_id.as_ref(),
+            update.team_id.as_ref(),
+        ));
         result
     }
 
@@ -439,8 +596,10 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
             .inner
             .update_rotated_token_and_release_lease(update, name, holder)
             .await;
-        self.cache
-            .invalidate(&(update.enterprise_id.clone(), update.team_id.clone()));
+        self.cache.invalidate(ScopeRef::of_ids(
+            update.enterprise_id.as_ref(),
+            update.team_id.as_ref(),
+        ));
         result
     }
 
@@ -482,8 +641,10 @@ impl<S: InstallationStore> InstallationStore for CachedStore<S> {
 
     async fn flag_reinstall(&self, grant: &crate::store::LostGrant) -> Result<bool, StoreError> {
         let result = self.inner.flag_reinstall(grant).await;
-        self.cache
-            .invalidate(&(grant.enterprise_id.clone(), grant.team_id.clone()));
+        self.cache.invalidate(ScopeRef::of_ids(
+            grant.enterprise_id.as_ref(),
+            grant.team_id.as_ref(),
+        ));
         result
     }
 }

@@ -262,10 +262,10 @@ async fn the_cache_is_bounded() {
             .await
             .unwrap();
         bot_token(&cached, &team).await.unwrap();
-        assert!(cached.cache.scopes().len() <= 3);
+        assert!(cached.cache.rows.len() <= 3, "{}", cached.cache.rows.len());
     }
     cached.invalidate_all();
-    assert!(cached.cache.scopes().is_empty());
+    assert!(cached.cache.rows.is_empty());
 }
 
 #[tokio::test]
@@ -299,5 +299,40 @@ async fn find_bot_is_cached_and_invalidated_by_save_bot() {
             .bot_token
             .secret(),
         "xoxb-b"
+    );
+}
+
+/// One workspace's many users are bounded like everything else, and a save of the workspace
+/// drops every user's lookup at once.
+#[tokio::test]
+async fn many_users_of_one_workspace_are_bounded_and_invalidated_together() {
+    let (counting, cached, _clock) = setup();
+    let cached = cached.capacity(4);
+    for n in 0..20 {
+        let user = format!("U{n}");
+        counting
+            .inner
+            .save(&installation("T1", &user, 0))
+            .await
+            .unwrap();
+        let query = InstallationQuery::team("T1").user(user.as_str());
+        assert!(cached.find_installation(&query).await.unwrap().is_some());
+        assert!(cached.cache.rows.len() <= 4, "{}", cached.cache.rows.len());
+    }
+    let query = InstallationQuery::team("T1").user("U19");
+    let finds = counting.finds();
+    cached.find_installation(&query).await.unwrap();
+    assert_eq!(
+        counting.finds(),
+        finds,
+        "the latest user's lookup is cached"
+    );
+    cached.save(&installation("T1", "U18", 1)).await.unwrap();
+    let found = cached.find_installation(&query).await.unwrap().unwrap();
+    assert_eq!(counting.finds(), finds + 1, "read again after the save");
+    assert_eq!(
+        found.bot_token.unwrap().secret(),
+        "xoxb-T1-1", // fake
+        "with the workspace's new bot"
     );
 }
