@@ -198,11 +198,13 @@ impl StateCookie {
     /// Whether the request's `Cookie` header values hold this cookie with exactly `state`: the
     /// callback comes from the browser the install started in.
     ///
-    /// Each header value is split on `;` and each piece trimmed; the piece must be
-    /// `{name}={state}`, the value optionally in double quotes (browsers quote some values).
-    /// Other cookies and duplicates are ignored; a match anywhere is enough. Whitespace around
-    /// `=` or a comma-joined list does not match (Bolt behaves the same). The value comparison
-    /// takes constant time.
+    /// Each header value is read by the [`cookie`] crate ([`Cookie::split_parse`]): split on
+    /// `;`, name and value trimmed, the value optionally in one pair of double quotes
+    /// (browsers quote some values). Other cookies, malformed pieces and duplicates are
+    /// ignored; a match anywhere is enough; a comma-joined list does not match. The value
+    /// comparison takes constant time.
+    ///
+    /// [`Cookie::split_parse`]: cookie::Cookie::split_parse
     ///
     /// ```
     /// # use slack_oauth::{secret::StateValue, state::StateCookie};
@@ -210,7 +212,8 @@ impl StateCookie {
     /// let state = StateValue::new("abc");
     /// assert!(cookie.is_valid_browser(&state, ["a=1;slack-app-oauth-state=abc ; b=2"]));
     /// assert!(cookie.is_valid_browser(&state, ["x=y", "slack-app-oauth-state=\"abc\""]));
-    /// assert!(!cookie.is_valid_browser(&state, ["slack-app-oauth-state = abc"]));
+    /// assert!(!cookie.is_valid_browser(&state, ["slack-app-oauth-state=abcd"]));
+    /// assert!(!cookie.is_valid_browser(&state, ["a=1, slack-app-oauth-state=abc"]));
     /// assert!(!cookie.is_valid_browser(&state, Vec::<&str>::new()));
     /// ```
     pub fn is_valid_browser<'a>(
@@ -222,20 +225,13 @@ impl StateCookie {
         let mut found = false;
         for piece in cookie_headers
             .into_iter()
-            .flat_map(|header| header.split(';'))
+            .flat_map(cookie::Cookie::split_parse)
+            .flatten()
         {
-            let Some((name, value)) = piece.trim().split_once('=') else {
-                continue;
-            };
-            if name != self.name {
-                continue;
+            if piece.name() == self.name {
+                // Keep looking after a match so timing does not tell which duplicate matched.
+                found |= bool::from(piece.value_trimmed().as_bytes().ct_eq(expected));
             }
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
-            // Keep looking after a match so timing does not tell which duplicate matched.
-            found |= bool::from(value.as_bytes().ct_eq(expected));
         }
         found
     }
@@ -395,13 +391,26 @@ mod tests {
         );
     }
 
+    /// The `cookie` crate trims either side of `=`; the name and the value must still be
+    /// exactly the cookie's and the state.
     #[test]
-    fn spaces_around_equals_fail() {
+    fn spaces_around_equals_are_trimmed_and_nothing_else_is() {
         let cookie = StateCookie::default();
         for header in [
             format!("{NAME} =abc"),
             format!("{NAME}= abc"),
             format!("{NAME} = abc"),
+        ] {
+            assert!(
+                cookie.is_valid_browser(&state("abc"), [header.as_str()]),
+                "{header}"
+            );
+        }
+        for header in [
+            format!("{NAME}=a bc"),
+            format!("{NAME}x=abc"),
+            format!("x{NAME}=abc"),
+            format!("{NAME}==abc"),
         ] {
             assert!(
                 !cookie.is_valid_browser(&state("abc"), [header.as_str()]),
