@@ -387,6 +387,59 @@ async fn authorize_time_refreshes_go_ahead_of_proactive_ones() {
     );
 }
 
+/// A batch may spend up to 95% of the budget (38 of 40): with 37 spent it goes at once. A
+/// budget of 0 is no limit at all: a batch never waits for it (on a paused clock).
+#[tokio::test(start_paused = true)]
+async fn a_batch_spends_up_to_95_percent_and_a_zero_budget_has_no_limit() {
+    let emulator = rotating_emulator().await;
+    let store = MemoryStore::new().with_clock(VirtualClock {
+        base: OffsetDateTime::now_utc(),
+        start: tokio::time::Instant::now(),
+    });
+    let bot_only = |team: &str| {
+        let mut installation = rotating_installation(&emulator, team, "U1", long_ago());
+        installation.user_token = None;
+        installation.user_refresh_token = None;
+        installation.user_token_expires_at = None;
+        installation
+    };
+    for _ in 0..37 {
+        store.spend_refresh_budget(40).await.unwrap();
+    }
+    store.save(&bot_only("T1")).await.unwrap();
+    let rotation = Rotation::new(rotator(&emulator), store.clone()).max_per_minute(40);
+    let started = tokio::time::Instant::now();
+    let events: Vec<_> = rotate_all(rotation, BatchOptions::default())
+        .collect()
+        .await;
+    assert!(
+        matches!(events.last(), Some(RotationEvent::Finished { summary }) if summary.bot_tokens == 1),
+        "{events:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "the 38th call of 40 waited {:?}",
+        started.elapsed()
+    );
+
+    for team in ["T2", "T3", "T4"] {
+        store.save(&bot_only(team)).await.unwrap();
+    }
+    let unlimited = Rotation::new(rotator(&emulator), store).max_per_minute(0);
+    let started = tokio::time::Instant::now();
+    let events = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        rotate_all(unlimited, BatchOptions::default()).collect::<Vec<_>>(),
+    )
+    .await
+    .expect("a budget of 0 made the batch wait");
+    assert!(
+        matches!(events.last(), Some(RotationEvent::Finished { summary }) if summary.bot_tokens == 3),
+        "{events:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}
+
 /// Two users of one workspace share its due bot. With both user tokens due, each item reports
 /// the installation as stored: the one that refreshed the bot has its new expiry, the other
 /// keeps the bot expiry it was listed with (the bot was not its to refresh). With the user
