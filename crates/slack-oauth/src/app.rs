@@ -54,6 +54,23 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://slack-oauth.db";
 pub const SIGNING_SECRET_ENV: &str = "SLACK_SIGNING_SECRET";
 
 /// What can stop [`SlackApp`] from starting; each message says what to set.
+///
+/// ```
+/// use slack_oauth::app::SetupError;
+/// use slack_oauth::{secret::SigningSecret, settings::OAuthSettings, SlackApp};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let settings = OAuthSettings::new("111.222", "client-secret").scopes(["chat:write"]);
+/// let error = SlackApp::builder(settings, SigningSecret::new("signing-secret"))
+///     .database_url("mysql://localhost/slack")
+///     .build()
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(error, SetupError::Store(_)), "{error}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SetupError {
@@ -79,6 +96,30 @@ pub enum SetupError {
 
 /// A Slack app's OAuth side, wired: the install flow, authorize with lazy rotation, and the
 /// layers. Cheap to clone.
+///
+/// ```
+/// use axum::{routing::post, Extension, Router};
+/// use slack_oauth::{secret::SigningSecret, settings::OAuthSettings, Authorized, SlackApp};
+///
+/// async fn events(Extension(authorized): Extension<Authorized>) -> &'static str {
+///     let _ = authorized; // the workspace's ids and live tokens
+///     "ok"
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let settings = OAuthSettings::new("111.222", "client-secret").scopes(["chat:write"]);
+/// let slack = SlackApp::builder(settings, SigningSecret::new("signing-secret"))
+///     .database_url("memory://")
+///     .build()
+///     .await?;
+/// let app: Router = Router::new()
+///     .merge(slack.install_routes())
+///     .merge(slack.authorized(Router::new().route("/slack/events", post(events))));
+/// # let _ = app;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct SlackApp {
     flow: OAuthFlow<AppStore>,
@@ -186,6 +227,22 @@ impl SlackApp {
 
 /// Builds a [`SlackApp`] from explicit parts; every part has the default
 /// [`SlackApp::from_env`] would use.
+///
+/// ```
+/// use slack_oauth::{secret::SigningSecret, settings::OAuthSettings, SlackApp};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let settings = OAuthSettings::new("111.222", "client-secret").scopes(["chat:write"]);
+/// let slack = SlackApp::builder(settings, SigningSecret::new("signing-secret"))
+///     .database_url("memory://")
+///     .api_url("http://127.0.0.1:8080/api/") // the emulator's
+///     .build()
+///     .await?;
+/// assert_eq!(slack.client().base_url().as_str(), "http://127.0.0.1:8080/api/");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub struct SlackAppBuilder {

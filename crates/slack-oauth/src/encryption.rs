@@ -40,6 +40,14 @@ const NONCE_BYTES: usize = 24;
 const MAX_KEY_ID_LEN: usize = 32;
 
 /// Why `SLACK_TOKEN_ENCRYPTION_KEYS` could not be used. Never holds key material.
+///
+/// ```
+/// use slack_oauth::encryption::{EncryptionKeys, KeyError};
+/// assert_eq!(
+///     EncryptionKeys::parse("k1:not-a-key").unwrap_err(),
+///     KeyError::InvalidKey { key_id: "k1".into() },
+/// );
+/// ```
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyError {
@@ -72,7 +80,13 @@ pub enum KeyError {
     },
 }
 
-/// Why a stored value could not be decrypted.
+/// Why a stored value could not be decrypted. The message names the key to add.
+///
+/// ```
+/// use slack_oauth::encryption::DecryptError;
+/// let error = DecryptError::MissingKey { key_id: "k1".into() };
+/// assert!(error.to_string().contains(r#"key "k1""#));
+/// ```
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DecryptError {

@@ -23,6 +23,12 @@ use crate::ids::UserId;
 use crate::store::{InstallationQuery, InstallationStore, StoreError};
 
 /// A lifecycle event the app must act on.
+///
+/// ```
+/// use slack_oauth::authorize::lifecycle::LifecycleEvent;
+/// let event = serde_json::json!({"type": "app_uninstalled"});
+/// assert_eq!(LifecycleEvent::from_event(&event), Some(LifecycleEvent::AppUninstalled));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LifecycleEvent {

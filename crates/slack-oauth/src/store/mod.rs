@@ -136,6 +136,16 @@ impl InstallationQuery {
 }
 
 /// Which token a rotation replaced.
+///
+/// ```
+/// use slack_oauth::secret::UserToken;
+/// use slack_oauth::store::RotatedToken;
+/// let token = RotatedToken::User {
+///     user_id: "U1".into(),
+///     token: UserToken::new("xoxp-new"), // fake
+/// };
+/// assert!(!format!("{token:?}").contains("xoxp-new"), "Debug hides the token");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RotatedToken {
     /// The workspace's (or org's) bot token.
@@ -153,6 +163,25 @@ pub enum RotatedToken {
 }
 
 /// The result of one refresh, to be written with a compare-and-swap on the old refresh token.
+///
+/// ```
+/// use slack_oauth::secret::{BotToken, RefreshToken};
+/// use slack_oauth::store::{InstallationStore, MemoryStore, RotatedToken, TokenUpdate};
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let update = TokenUpdate {
+///     enterprise_id: None,
+///     team_id: Some("T1".into()),
+///     previous_refresh_token: RefreshToken::new("xoxe-1-old"), // fake
+///     token: RotatedToken::Bot { token: BotToken::new("xoxe.xoxb-1-new") }, // fake
+///     refresh_token: RefreshToken::new("xoxe-1-new"), // fake
+///     expires_at: None,
+/// };
+/// // Nothing stored holds the old refresh token: nothing is updated.
+/// assert!(!MemoryStore::new().update_rotated_token(&update).await?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenUpdate {
     /// The org, for Enterprise Grid.
@@ -452,7 +481,21 @@ pub trait InstallationStore: Send + Sync {
 
 /// Where OAuth `state` values live between the install page and the callback.
 ///
-/// States carry 128 bits or more from the OS CSPRNG and are single use.
+/// States carry 128 bits or more from the OS CSPRNG and are single use. A state store of your
+/// own is in `examples/custom_state_store.rs`, checked by the conformance suite.
+///
+/// ```
+/// use slack_oauth::store::{MemoryStore, StateStore};
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let store = MemoryStore::new();
+/// let now = time::OffsetDateTime::now_utc();
+/// let state = store.issue(now + time::Duration::minutes(10)).await?;
+/// assert!(store.consume(&state, now).await?, "the callback's first use passes");
+/// assert!(!store.consume(&state, now).await?, "a replay fails");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait StateStore: Send + Sync {
     /// Issues a new state that stays valid until `expires_at`.
     fn issue(
