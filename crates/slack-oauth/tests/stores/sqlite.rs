@@ -621,15 +621,17 @@ async fn a_write_waits_for_another_process_holding_the_write_lock() {
 
     let other = connection(&store);
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let saving = {
+    let mut saving = {
         let store = store.clone();
         tokio::spawn(async move {
             let second = fixtures::workspace("T2", "U2").installed_at(at(1)).build();
             store.save(&second).await
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(!saving.is_finished(), "the save waits for the lock");
+    // SQLite shows no waiter from outside: that the save is still pending after 300 ms is the
+    // evidence it waits (rather than failing with SQLITE_BUSY, which would finish it at once).
+    let pending = tokio::time::timeout(std::time::Duration::from_millis(300), &mut saving).await;
+    assert!(pending.is_err(), "the save waits for the lock");
     let found = tokio::time::timeout(
         std::time::Duration::from_secs(1),
         store.find_installation(&InstallationQuery::team("T1")),

@@ -515,7 +515,25 @@ async fn reencryption_waits_only_for_the_rows_another_transaction_holds() {
                 .unwrap()
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The batch's statement is seen waiting on a lock by the server itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && !batch.is_finished(),
+            "the batch never waited for the held row"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(!batch.is_finished(), "the batch waits for the held row");
     let moved: Vec<String> = sqlx::query_scalar(
         "SELECT team_id FROM slack_installations WHERE bot_token LIKE 'enc:v1:k2:%' ORDER BY 1",
