@@ -7,6 +7,9 @@ mod rotator;
 // `Rotation`: exactly once across tasks and instances, saves retried, cancellation safety.
 mod exactly_once;
 
+// `exchange_installation`: long-lived tokens made rotating, once, within the budget.
+mod exchange;
+
 // `rotate_all`: events, summary, the shared-bot dedupe, the budget, dry runs.
 mod batch;
 

@@ -508,8 +508,11 @@ fn a_rotation_reports_its_budget_and_debugs_without_secrets() {
     let credentials = slack_oauth::api::ClientCredentials::new("111.222", "rotation-S3NT1N3L");
     let rotator =
         slack_oauth::rotation::TokenRotator::new(slack_oauth::Client::new().unwrap(), credentials);
-    let rotation = Rotation::new(rotator, MemoryStore::new()).max_per_minute(321);
+    let rotation = Rotation::new(rotator, MemoryStore::new())
+        .max_per_minute(321)
+        .minutes_before_expiration(45);
     assert_eq!(rotation.budget_per_minute(), 321);
+    assert_eq!(rotation.window_minutes(), 45);
     assert_eq!(rotation.clone().max_per_minute(0).budget_per_minute(), 0);
     let debug = format!("{rotation:?}");
     assert!(debug.contains("max_per_minute: 321"), "{debug}");

@@ -297,6 +297,8 @@ pub(super) struct DownAtCommit {
     inner: MemoryStore,
     until: Arc<std::sync::Mutex<Instant>>,
     refused: Arc<AtomicU32>,
+    /// Plain `save`s still to refuse.
+    saves_to_refuse: Arc<AtomicU32>,
 }
 
 impl DownAtCommit {
@@ -306,7 +308,13 @@ impl DownAtCommit {
             inner,
             until: Arc::new(std::sync::Mutex::new(Instant::now())),
             refused: Arc::new(AtomicU32::new(0)),
+            saves_to_refuse: Arc::new(AtomicU32::new(0)),
         }
+    }
+
+    /// Refuses the next `count` plain saves (`save`, not the rotated-token compare-and-swap).
+    pub(super) fn refuse_saves(&self, count: u32) {
+        self.saves_to_refuse.store(count, Ordering::SeqCst);
     }
 
     /// Refuses saves of rotated tokens for `outage` from now.
@@ -321,6 +329,15 @@ impl DownAtCommit {
 
 impl InstallationStore for DownAtCommit {
     async fn save(&self, i: &Installation) -> Result<(), StoreError> {
+        let refuse = self
+            .saves_to_refuse
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if refuse {
+            return Err(StoreError::Closed("emulated outage"));
+        }
         self.inner.save(i).await
     }
     async fn save_bot(&self, bot: &Bot) -> Result<(), StoreError> {
