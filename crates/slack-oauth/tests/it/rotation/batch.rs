@@ -510,9 +510,11 @@ fn a_rotation_reports_its_budget_and_debugs_without_secrets() {
         slack_oauth::rotation::TokenRotator::new(slack_oauth::Client::new().unwrap(), credentials);
     let rotation = Rotation::new(rotator, MemoryStore::new())
         .max_per_minute(321)
-        .minutes_before_expiration(45);
+        .minutes_before_expiration(45)
+        .slack_timeout(std::time::Duration::from_secs(7));
     assert_eq!(rotation.budget_per_minute(), 321);
     assert_eq!(rotation.window_minutes(), 45);
+    assert_eq!(rotation.slack_deadline(), std::time::Duration::from_secs(7));
     assert_eq!(rotation.clone().max_per_minute(0).budget_per_minute(), 0);
     let debug = format!("{rotation:?}");
     assert!(debug.contains("max_per_minute: 321"), "{debug}");
