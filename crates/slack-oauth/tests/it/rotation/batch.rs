@@ -3,7 +3,9 @@
 use futures::StreamExt as _;
 use slack_emulator::Emulator;
 use slack_oauth::installation::Installation;
-use slack_oauth::rotation::{rotate_all, BatchOptions, Rotation, RotationEvent, TokenKind};
+use slack_oauth::rotation::{
+    rotate_all, BatchOptions, Rotation, RotationError, RotationEvent, TokenKind,
+};
 use slack_oauth::secret::RefreshToken;
 use slack_oauth::store::{InstallationQuery, InstallationStore, MemoryStore};
 use time::OffsetDateTime;
@@ -384,6 +386,46 @@ async fn authorize_time_refreshes_go_ahead_of_proactive_ones() {
         started.elapsed() >= std::time::Duration::from_secs(50),
         "the batch took the reserve: it waited only {:?}",
         started.elapsed()
+    );
+}
+
+/// A request's refresh waits for the budget only while the wait keeps it within a minute: with
+/// the one call of a minute spent 30 s ago it waits about 30 s and refreshes; with it spent
+/// just now it answers `BudgetExhausted` at once rather than hold the request a whole minute
+/// (on a paused clock).
+#[tokio::test(start_paused = true)]
+async fn a_request_waits_for_the_budget_only_within_a_minute() {
+    let emulator = rotating_emulator().await;
+    let store = MemoryStore::new().with_clock(VirtualClock {
+        base: OffsetDateTime::now_utc(),
+        start: tokio::time::Instant::now(),
+    });
+    let installation = rotating_installation(&emulator, "T1", "U1", long_ago());
+    store.save(&installation).await.unwrap();
+    let rotation = Rotation::new(rotator(&emulator), store.clone()).max_per_minute(1);
+    let bot = installation.to_bot().unwrap();
+
+    store.spend_refresh_budget(1).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let error = rotation.rotate_bot(&bot).await.unwrap_err();
+    assert!(
+        matches!(error, RotationError::BudgetExhausted { .. }),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    let started = tokio::time::Instant::now();
+    let fresh = rotation.rotate_bot(&bot).await.unwrap();
+    assert_ne!(fresh.bot_token, bot.bot_token);
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(29) && waited < std::time::Duration::from_secs(40),
+        "waited {waited:?}"
     );
 }
 

@@ -299,6 +299,8 @@ pub(super) struct DownAtCommit {
     refused: Arc<AtomicU32>,
     /// Plain `save`s still to refuse.
     saves_to_refuse: Arc<AtomicU32>,
+    /// Calls of `try_acquire_lease`.
+    lease_attempts: Arc<AtomicU32>,
 }
 
 impl DownAtCommit {
@@ -309,7 +311,13 @@ impl DownAtCommit {
             until: Arc::new(std::sync::Mutex::new(Instant::now())),
             refused: Arc::new(AtomicU32::new(0)),
             saves_to_refuse: Arc::new(AtomicU32::new(0)),
+            lease_attempts: Arc::new(AtomicU32::new(0)),
         }
+    }
+
+    /// How many times a lease was asked for.
+    pub(super) fn lease_attempts(&self) -> u32 {
+        self.lease_attempts.load(Ordering::SeqCst)
     }
 
     /// Refuses the next `count` plain saves (`save`, not the rotated-token compare-and-swap).
@@ -387,6 +395,7 @@ impl InstallationStore for DownAtCommit {
         h: &str,
         ttl: Duration,
     ) -> Result<LeaseAcquisition, StoreError> {
+        self.lease_attempts.fetch_add(1, Ordering::SeqCst);
         self.inner.try_acquire_lease(n, h, ttl).await
     }
     async fn record_refresh_intent(

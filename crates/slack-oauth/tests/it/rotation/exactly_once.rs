@@ -478,3 +478,87 @@ async fn debug_output_shows_no_secret() {
         assert!(!shown.contains(secret), "{secret} leaked in {shown}");
     }
 }
+
+/// Callers queued behind a refresh in this process take its result from the store: the lease
+/// is asked for once, by the caller that refreshed, not once per caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_callers_take_the_refreshed_token_without_the_lease() {
+    let emulator = rotating_emulator().await;
+    let installation = rotating_installation(&emulator, "T1", "U1", long_ago());
+    let store = super::custody::DownAtCommit::new(MemoryStore::new());
+    store.save(&installation).await.unwrap();
+    // The refresh is slow, so that every caller queues behind the first.
+    emulator.inject(
+        "oauth.v2.access",
+        Fault::Slow(Duration::from_millis(300)),
+        1,
+    );
+    let rotation = rotation(&emulator, store.clone());
+    let bot = installation.to_bot().unwrap();
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let (rotation, bot) = (rotation.clone(), bot.clone());
+            tokio::spawn(async move { rotation.rotate_bot(&bot).await })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for caller in callers {
+        tokens.push(caller.await.unwrap().unwrap().bot_token);
+    }
+    assert!(tokens
+        .iter()
+        .all(|token| *token == tokens[0] && *token != bot.bot_token));
+    assert_eq!(emulator.counters().refreshes_served, 1);
+    assert_eq!(
+        store.lease_attempts(),
+        1,
+        "the queued callers asked for the lease"
+    );
+}
+
+/// When the caller ahead fails, the next queued caller refreshes the still-due token itself
+/// rather than answer with the stale one, and the callers behind it take its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_caller_refreshes_when_the_caller_ahead_failed() {
+    let emulator = rotating_emulator().await;
+    let installation = rotating_installation(&emulator, "T1", "U1", long_ago());
+    let store = MemoryStore::new();
+    store.save(&installation).await.unwrap();
+    // Another instance holds the lease for 300 ms: the first caller waits for it and the
+    // others queue behind the first; then Slack refuses the first refresh (redeeming nothing).
+    let lease = format!("rotation:{}:-:T1:bot", crate::support::CLIENT_ID);
+    let held = store
+        .try_acquire_lease(&lease, "another-instance", Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(held.is_held());
+    emulator.inject(
+        "oauth.v2.access",
+        Fault::SlackError("invalid_client_id".to_owned()),
+        1,
+    );
+    let rotation = rotation(&emulator, store.clone());
+    let bot = installation.to_bot().unwrap();
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let (rotation, bot) = (rotation.clone(), bot.clone());
+            tokio::spawn(async move { rotation.rotate_bot(&bot).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for caller in callers {
+        results.push(caller.await.unwrap());
+    }
+    let refused = results.iter().filter(|result| result.is_err()).count();
+    assert_eq!(
+        refused, 1,
+        "only the first caller saw the refusal: {results:?}"
+    );
+    for fresh in results.iter().flatten() {
+        assert_ne!(
+            fresh.bot_token, bot.bot_token,
+            "a queued caller kept the stale token"
+        );
+    }
+    assert_eq!(emulator.counters().refreshes_served, 1);
+}
