@@ -380,13 +380,20 @@ async fn a_lease_held_past_the_bound_is_a_lease_timeout() {
         .await
         .unwrap()
         .is_held());
-    // The wait is bounded by the lease TTL the deadline needs (1 s + its margins) plus 5 s.
+    // The wait is bounded by the lease TTL the deadline needs (the 2 s deadline, a save margin
+    // of half of it, 250 ms) plus 5 s: 8.25 s, and one backoff step (at most 375 ms) past it.
+    let started = std::time::Instant::now();
     let error = rotation(&emulator, store)
         .lease_ttl(Duration::from_millis(300))
-        .slack_timeout(Duration::from_secs(1))
+        .slack_timeout(Duration::from_secs(2))
         .rotate_bot(&installation.to_bot().unwrap())
         .await
         .unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(8_250) && waited < Duration::from_millis(9_200),
+        "gave up after {waited:?}"
+    );
     assert!(
         matches!(&error, RotationError::LeaseTimeout { lease: name } if name == lease),
         "{error:?}"
@@ -561,4 +568,31 @@ async fn a_queued_caller_refreshes_when_the_caller_ahead_failed() {
         );
     }
     assert_eq!(emulator.counters().refreshes_served, 1);
+}
+
+/// A caller waiting for another instance's lease asks for it with a doubling backoff (20 ms up
+/// to 250 ms), not in a tight loop.
+#[tokio::test]
+async fn a_lease_is_waited_for_with_a_doubling_backoff() {
+    let emulator = rotating_emulator().await;
+    let installation = rotating_installation(&emulator, "T1", "U1", long_ago());
+    let store = super::custody::DownAtCommit::new(MemoryStore::new());
+    store.save(&installation).await.unwrap();
+    let lease = format!("rotation:{}:-:T1:bot", crate::support::CLIENT_ID);
+    let held = store
+        .try_acquire_lease(&lease, "another-instance", Duration::from_millis(400))
+        .await
+        .unwrap();
+    assert!(held.is_held());
+    let fresh = rotation(&emulator, store.clone())
+        .rotate_bot(&installation.to_bot().unwrap())
+        .await
+        .unwrap();
+    assert_ne!(Some(fresh.bot_token), installation.bot_token);
+    // 20, 40, 80, 160, 250 ms (each up to 50% longer): about six asks over the 400 ms.
+    let asked = store.lease_attempts() - 1;
+    assert!(
+        (3..=10).contains(&asked),
+        "asked for the lease {asked} times"
+    );
 }
