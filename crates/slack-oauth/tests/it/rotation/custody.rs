@@ -59,6 +59,39 @@ async fn due_bot(emulator: &Emulator, store: &MemoryStore) -> Bot {
     installation.to_bot().unwrap()
 }
 
+/// The lease of T1's bot token.
+const BOT_LEASE: &str = "rotation:111.222:-:T1:bot";
+
+/// A refusal that redeemed nothing releases the lease and its intent at once: another instance
+/// takes the lease right away, with nothing to settle.
+#[tokio::test]
+async fn a_clean_refusal_releases_the_lease_at_once() {
+    let emulator = emulator_with_grace(Duration::ZERO).await;
+    let store = MemoryStore::new();
+    let bot = due_bot(&emulator, &store).await;
+    let events = Arc::new(AtomicU32::new(0));
+    emulator.inject(
+        "oauth.v2.access",
+        Fault::SlackError("invalid_client_id".to_owned()),
+        1,
+    );
+    let error = instance(&emulator, store.clone(), &events)
+        .rotate_bot(&bot)
+        .await
+        .unwrap_err();
+    assert_eq!(error.slack_error(), Some("invalid_client_id"), "{error:?}");
+    let probe = store
+        .try_acquire_lease(BOT_LEASE, "probe", Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        probe,
+        LeaseAcquisition::Held {
+            pending_intent: None
+        }
+    );
+}
+
 /// How many times Slack saw `refresh_token` presented, and the shortest gap between two.
 fn presentations(emulator: &Emulator, refresh_token: &str) -> (usize, Option<Duration>) {
     let counters = emulator.counters();
@@ -117,6 +150,21 @@ async fn an_answer_past_the_deadline_is_settled_by_the_next_holder_and_marked_on
         RefreshTokenStatus::Spent,
         "Slack had redeemed it"
     );
+    // The first holder gave the lease up at once, keeping its intent for the next holder.
+    let probe = store
+        .try_acquire_lease(BOT_LEASE, "probe", Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            probe,
+            LeaseAcquisition::Held {
+                pending_intent: Some(_)
+            }
+        ),
+        "{probe:?}"
+    );
+    store.abandon_lease(BOT_LEASE, "probe").await.unwrap();
 
     let second = instance(&emulator, store.clone(), &events)
         .rotate_bot(&bot)
