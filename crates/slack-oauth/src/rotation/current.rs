@@ -104,3 +104,26 @@ impl Backoff {
 pub(super) async fn wait_for_budget_room(retry_after: Duration) {
     tokio::time::sleep(retry_after + jitter(Duration::from_millis(20))).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_adds_up_to_half_at_random() {
+        let base = Duration::from_millis(100);
+        let waits: Vec<Duration> = (0..500).map(|_| jitter(base)).collect();
+        assert!(
+            waits
+                .iter()
+                .all(|wait| (base..=base * 3 / 2).contains(wait)),
+            "{waits:?}"
+        );
+        let spread = waits
+            .iter()
+            .max()
+            .unwrap()
+            .saturating_sub(*waits.iter().min().unwrap());
+        assert!(spread >= Duration::from_millis(25), "spread {spread:?}");
+    }
+}
