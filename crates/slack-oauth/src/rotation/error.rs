@@ -238,3 +238,74 @@ impl RotationError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    fn slack(error: &str) -> RotationError {
+        RotationError::Slack {
+            token: TokenKind::Bot,
+            error: error.to_owned(),
+        }
+    }
+
+    #[test]
+    fn slacks_error_string_is_found_wherever_it_is_held() {
+        assert_eq!(
+            slack("invalid_client_id").slack_error(),
+            Some("invalid_client_id")
+        );
+        let api = RotationError::Api {
+            token: TokenKind::User,
+            source: ApiError::Slack {
+                method: "oauth.v2.access",
+                error: "invalid_grant".to_owned(),
+            },
+        };
+        assert_eq!(api.slack_error(), Some("invalid_grant"));
+        let partial = RotationError::Partial {
+            installation: Box::new(Installation::new("U1", time::OffsetDateTime::UNIX_EPOCH)),
+            error: Box::new(slack("token_revoked")),
+        };
+        assert_eq!(partial.slack_error(), Some("token_revoked"));
+        assert_eq!(RotationError::Interrupted.slack_error(), None);
+    }
+
+    #[test]
+    fn transient_errors_are_the_ones_a_later_try_may_fix() {
+        let transient = [
+            slack("ratelimited"),
+            slack("internal_error"),
+            RotationError::Store(StoreError::Closed("down")),
+            RotationError::LeaseTimeout { lease: "l".into() },
+            RotationError::Interrupted,
+            RotationError::BudgetExhausted {
+                token: TokenKind::Bot,
+                retry_after: std::time::Duration::from_secs(1),
+            },
+            RotationError::Api {
+                token: TokenKind::Bot,
+                source: ApiError::RateLimited {
+                    method: "oauth.v2.access",
+                    retry_after: std::time::Duration::from_secs(1),
+                },
+            },
+        ];
+        for error in &transient {
+            assert!(error.is_transient(), "{error:?}");
+        }
+        let lasting = [
+            slack("invalid_client_id"),
+            slack("invalid_refresh_token"),
+            RotationError::Store(StoreError::Config("bad".into())),
+            RotationError::NoRefreshToken {
+                token: TokenKind::User,
+            },
+        ];
+        for error in &lasting {
+            assert!(!error.is_transient(), "{error:?}");
+        }
+    }
+}
