@@ -293,9 +293,14 @@ mod tests {
                 },
             },
         ];
-        for error in &transient {
+        let partial = |error| RotationError::Partial {
+            installation: Box::new(Installation::new("U1", time::OffsetDateTime::UNIX_EPOCH)),
+            error: Box::new(error),
+        };
+        for error in transient.iter().chain([&partial(slack("ratelimited"))]) {
             assert!(error.is_transient(), "{error:?}");
         }
+        assert!(!partial(slack("invalid_client_id")).is_transient());
         let lasting = [
             slack("invalid_client_id"),
             slack("invalid_refresh_token"),
