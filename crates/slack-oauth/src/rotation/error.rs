@@ -301,6 +301,27 @@ mod tests {
             assert!(error.is_transient(), "{error:?}");
         }
         assert!(!partial(slack("invalid_client_id")).is_transient());
+    }
+
+    #[test]
+    fn only_unclear_answers_may_have_redeemed_the_refresh_token() {
+        for code in [
+            "internal_error",
+            "fatal_error",
+            "service_unavailable",
+            "request_timeout",
+        ] {
+            assert!(slack(code).may_have_redeemed(), "{code}");
+        }
+        for code in ["ratelimited", "invalid_client_id", "invalid_refresh_token"] {
+            assert!(!slack(code).may_have_redeemed(), "{code}");
+        }
+        let deadline = RotationError::Deadline {
+            token: TokenKind::Bot,
+            after: std::time::Duration::from_secs(10),
+        };
+        assert!(deadline.may_have_redeemed());
+        assert!(!RotationError::LeaseTimeout { lease: "l".into() }.may_have_redeemed());
         let lasting = [
             slack("invalid_client_id"),
             slack("invalid_refresh_token"),
