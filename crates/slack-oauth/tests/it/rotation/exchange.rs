@@ -121,6 +121,26 @@ async fn a_refused_user_token_after_the_bot_is_partial() {
     assert_eq!(partial.bot_token, fresh.bot_token);
 }
 
+/// With no bot token to exchange, a refused user token is Slack's error itself, not a partial
+/// rotation.
+#[tokio::test]
+async fn a_refused_user_token_alone_is_slacks_error() {
+    let emulator = rotating_emulator().await;
+    let store = MemoryStore::new();
+    let mut installation = long_lived(&emulator, "T1");
+    installation.bot_token = None;
+    installation.user_token = Some(UserToken::new("xoxp-unknown")); // fake
+    store.save(&installation).await.unwrap();
+    let error = Rotation::new(rotator(&emulator), store)
+        .exchange_installation(&installation)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, RotationError::Slack { error, .. } if error == "invalid_token"),
+        "{error:?}"
+    );
+}
+
 /// A save that fails is retried within the retry window; with no window the error comes back
 /// and the long-lived token stays stored (it keeps working).
 #[tokio::test]
