@@ -224,6 +224,54 @@ mod tests {
         assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 1);
     }
 
+    /// Eight callers all hold the key before the first finishes: the seven behind it take
+    /// its value, and `work` runs once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_queued_behind_a_success_take_its_value_without_working() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let flights = Arc::new(Flights::<u32>::default());
+        let calls = Arc::new(AtomicU32::new(0));
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (flights, calls, gate) = (flights.clone(), calls.clone(), gate.clone());
+                tokio::spawn(async move {
+                    flights
+                        .run("k", |_| async move {
+                            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                                gate.notified().await;
+                            }
+                            Ok::<_, ()>(7)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let holders = || {
+            let map = flights.map.lock().unwrap_or_else(PoisonError::into_inner);
+            map.get("k").map_or(0, |entry| entry.users)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while holders() < 8 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} holders",
+                holders()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        gate.notify_one();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), Ok(7));
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "the queued callers worked too"
+        );
+        assert_eq!(flights.len(), 0, "no key left behind");
+    }
+
     #[tokio::test]
     async fn a_panicking_leader_lets_the_next_caller_work() {
         use futures::FutureExt as _;
