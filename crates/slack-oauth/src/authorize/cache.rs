@@ -64,30 +64,18 @@ struct RowKey {
 
 impl<'a> ScopeRef<'a> {
     fn of_query(query: &'a InstallationQuery) -> Self {
-        Self {
-            enterprise: query.enterprise_id.as_ref().map(|id| id.as_str()),
-            team: query.lookup_team_id().map(|id| id.as_str()),
-        }
+        Self::of_ids(query.enterprise_id.as_ref(), query.lookup_team_id())
     }
 
     fn of_installation(installation: &'a Installation) -> Self {
-        Self {
-            enterprise: installation.enterprise_id.as_ref().map(|id| id.as_str()),
-            team: (!installation.is_enterprise_install)
-                .then_some(installation.team_id.as_ref())
-                .flatten()
-                .map(|id| id.as_str()),
-        }
+        let team = installation.team_id.as_ref();
+        let team = team.filter(|_| !installation.is_enterprise_install);
+        Self::of_ids(installation.enterprise_id.as_ref(), team)
     }
 
     fn of_bot(bot: &'a Bot) -> Self {
-        Self {
-            enterprise: bot.enterprise_id.as_ref().map(|id| id.as_str()),
-            team: (!bot.is_enterprise_install)
-                .then_some(bot.team_id.as_ref())
-                .flatten()
-                .map(|id| id.as_str()),
-        }
+        let team = bot.team_id.as_ref().filter(|_| !bot.is_enterprise_install);
+        Self::of_ids(bot.enterprise_id.as_ref(), team)
     }
 
     fn of_ids(enterprise: Option<&'a EnterpriseId>, team: Option<&'a TeamId>) -> Self {

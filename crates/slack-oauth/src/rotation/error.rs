@@ -301,6 +301,17 @@ mod tests {
             assert!(error.is_transient(), "{error:?}");
         }
         assert!(!partial(slack("invalid_client_id")).is_transient());
+        let lasting = [
+            slack("invalid_client_id"),
+            slack("invalid_refresh_token"),
+            RotationError::Store(StoreError::Config("bad".into())),
+            RotationError::NoRefreshToken {
+                token: TokenKind::User,
+            },
+        ];
+        for error in &lasting {
+            assert!(!error.is_transient(), "{error:?}");
+        }
     }
 
     #[test]
@@ -322,16 +333,5 @@ mod tests {
         };
         assert!(deadline.may_have_redeemed());
         assert!(!RotationError::LeaseTimeout { lease: "l".into() }.may_have_redeemed());
-        let lasting = [
-            slack("invalid_client_id"),
-            slack("invalid_refresh_token"),
-            RotationError::Store(StoreError::Config("bad".into())),
-            RotationError::NoRefreshToken {
-                token: TokenKind::User,
-            },
-        ];
-        for error in &lasting {
-            assert!(!error.is_transient(), "{error:?}");
-        }
     }
 }
