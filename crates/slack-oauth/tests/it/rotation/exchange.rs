@@ -39,6 +39,47 @@ async fn stored(store: &impl InstallationStore, team: &str) -> Installation {
     store.find_installation(&query).await.unwrap().unwrap()
 }
 
+/// A token is long-lived only when it is present with neither a refresh token nor an expiry:
+/// each of the three conditions, alone false, makes it not long-lived.
+#[test]
+fn long_lived_needs_a_token_without_refresh_token_or_expiry() {
+    use slack_oauth::secret::RefreshToken;
+    let at = OffsetDateTime::UNIX_EPOCH;
+    let mut installation = Installation::new("U1", at);
+    // Refresh token and expiry absent, but no token either.
+    assert!(!long_lived_bot(&installation) && !long_lived_user(&installation));
+    installation.bot_token = Some(BotToken::new("xoxb-1")); // fake
+    installation.user_token = Some(UserToken::new("xoxp-1")); // fake
+    assert!(long_lived_bot(&installation) && long_lived_user(&installation));
+    for (bot, refresh_token, expiry) in [
+        (true, true, false),
+        (true, false, true),
+        (false, true, false),
+        (false, false, true),
+    ] {
+        let mut rotating = installation.clone();
+        let refresh = refresh_token.then(|| RefreshToken::new("xoxe-1-a")); // fake
+        let expires = expiry.then_some(at);
+        if bot {
+            rotating.bot_refresh_token = refresh;
+            rotating.bot_token_expires_at = expires;
+        } else {
+            rotating.user_refresh_token = refresh;
+            rotating.user_token_expires_at = expires;
+        }
+        let (changed, other) = if bot {
+            (long_lived_bot(&rotating), long_lived_user(&rotating))
+        } else {
+            (long_lived_user(&rotating), long_lived_bot(&rotating))
+        };
+        assert!(
+            !changed,
+            "bot {bot}, refresh token {refresh_token}, expiry {expiry}"
+        );
+        assert!(other, "the other token is untouched");
+    }
+}
+
 /// Both tokens are exchanged, each spending one call of the budget, and saved; asking again
 /// (with the fresh installation, or with the stale long-lived one) sends nothing.
 #[tokio::test]

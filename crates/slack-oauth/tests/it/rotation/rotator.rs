@@ -7,6 +7,8 @@ use slack_oauth::clock::{Clock as _, ManualClock};
 use slack_oauth::rotation::{RotationError, TokenKind, TokenRotator};
 use slack_oauth::secret::RefreshToken;
 
+use time::OffsetDateTime;
+
 use super::{long_ago, rotating_emulator, rotating_installation, rotator};
 use crate::support::{self, CannedServer};
 
@@ -184,16 +186,26 @@ async fn rate_limits_are_retried_and_a_give_up_is_an_error() {
     assert_eq!(emulator.counters().refresh_redemptions.get(&key), None);
 }
 
-/// A canned `oauth.v2.access` answer missing one field.
-async fn answer_without(field: &str) -> TokenRotator {
+/// A canned `oauth.v2.access` answer to a bot refresh, changed by `edit`.
+async fn answer_edited(
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> TokenRotator {
     let mut body = serde_json::json!({
         "ok": true, "app_id": "A1", "access_token": "xoxe.xoxb-1-new", "token_type": "bot",
         "refresh_token": "xoxe-1-new", "expires_in": 43_200, "team": {"id": "T1"},
     });
-    body.as_object_mut().unwrap().remove(field);
+    edit(body.as_object_mut().unwrap());
     let server = CannedServer::json(200, &body.to_string()).await;
     let client = support::client_builder(server.api_url()).build().unwrap();
     TokenRotator::new(client, support::credentials())
+}
+
+/// A canned `oauth.v2.access` answer missing one field.
+async fn answer_without(field: &str) -> TokenRotator {
+    answer_edited(|body| {
+        body.remove(field);
+    })
+    .await
 }
 
 /// Whether an error is the one expected.
@@ -237,26 +249,45 @@ async fn incomplete_answers_are_errors_never_a_half_rotated_token() {
     }
 }
 
-/// The refresh token is spent once Slack answers, so an answer without `expires_in` is kept,
-/// with no expiry, never dropped.
+/// The refresh token is spent once Slack answers, so an answer without a usable `expires_in`
+/// (missing, zero or negative) is kept, with no expiry, never dropped; one second is an expiry.
 #[tokio::test]
-async fn an_answer_without_expires_in_is_kept_with_no_expiry() {
+async fn an_answer_without_a_usable_expires_in_is_kept_with_no_expiry() {
     let emulator = rotating_emulator().await;
     let bot = rotating_installation(&emulator, "T1", "U1", long_ago())
         .to_bot()
         .unwrap();
-    let rotated = answer_without("expires_in")
+    for expires_in in [None, Some(0), Some(-5), Some(1)] {
+        let before = OffsetDateTime::now_utc();
+        let rotated = answer_edited(|body| {
+            body.remove("expires_in");
+            if let Some(seconds) = expires_in {
+                body.insert("expires_in".into(), seconds.into());
+            }
+        })
         .await
         .perform_bot_token_rotation(&bot, 120)
         .await
         .unwrap()
         .expect("rotated");
-    assert_ne!(rotated.bot_token, bot.bot_token, "the new token is kept");
-    assert!(
-        rotated.bot_refresh_token.is_some(),
-        "with its refresh token"
-    );
-    assert_eq!(rotated.bot_token_expires_at, None, "and no expiry");
+        assert_ne!(rotated.bot_token, bot.bot_token, "the new token is kept");
+        assert!(
+            rotated.bot_refresh_token.is_some(),
+            "with its refresh token"
+        );
+        match expires_in {
+            Some(1) => {
+                let expires_at = rotated.bot_token_expires_at.expect("an expiry");
+                // Now plus one second, at the whole second the answer was checked.
+                let after = OffsetDateTime::now_utc() + time::Duration::SECOND;
+                assert!(expires_at > before && expires_at <= after, "{expires_at}");
+            }
+            _ => assert_eq!(
+                rotated.bot_token_expires_at, None,
+                "expires_in {expires_in:?}: no expiry"
+            ),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
