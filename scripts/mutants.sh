@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # S11, test strength: cargo-mutants over the modules whose mistakes would lose or leak a token.
-# Not part of CI: a full run takes hours on two cores. Each module runs with the tests that
-# exercise it, so that a mutant costs one incremental build and seconds of tests.
+# Not part of CI: a full run takes over an hour on two cores (rotation alone about 55 minutes).
+# Each module runs with the tests that exercise it, so that a mutant costs one incremental build
+# and seconds of tests.
 #
 #   scripts/mutants.sh signature        # one module: signature, state, encryption, rotation
 #   scripts/mutants.sh rotation --shard 0/4   # extra arguments go to cargo mutants
