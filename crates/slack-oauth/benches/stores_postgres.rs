@@ -16,7 +16,8 @@
 //! `pgbench -i -s 1` when missing), run before and after the store's lookups. Each lookup is then
 //! timed call by call (5,000 calls, in a task on the runtime as a request handler would run it),
 //! and its median is compared with pgbench's average latency; saves are counted per second with
-//! 1 and 32 in flight. Without `pgbench` on the `PATH` the comparison prints a loud `SKIPPED`
+//! 1 and 32 in flight, and with 32 in flight again with the schema's change triggers off, on,
+//! and on with a listener (what `NOTIFY` costs a save). Without `pgbench` on the `PATH` the comparison prints a loud `SKIPPED`
 //! line and the store's figures alone. Then criterion's benchmarks, as before.
 
 // criterion's macros generate undocumented public functions.
@@ -57,6 +58,9 @@ const WARM_UP_CALLS: usize = 500;
 /// The targets of issue #10: lookups within 1.3x of pgbench, 5,000 saves/s with 32 in flight.
 const TARGET_RATIO: f64 = 1.3;
 const TARGET_SAVES_PER_SECOND: f64 = 5_000.0;
+/// Rounds, and saves per round and condition, of [`notify_cost`].
+const NOTIFY_ROUNDS: usize = 5;
+const NOTIFY_SAVES: u64 = 10_000;
 
 fn database_url() -> Option<String> {
     ["BENCH_DATABASE_URL", "TEST_DATABASE_URL"]
@@ -526,6 +530,79 @@ fn compare_with_pgbench(
     }
 }
 
+/// Turns the schema's change triggers on or off (in the benchmark's own database).
+fn set_change_triggers(runtime: &Runtime, store: &PostgresStore, enabled: bool) {
+    let action = if enabled { "ENABLE" } else { "DISABLE" };
+    runtime.block_on(async {
+        for table in ["slack_installations", "slack_bots"] {
+            sqlx::query(&format!("ALTER TABLE {table} {action} TRIGGER USER"))
+                .execute(store.pool())
+                .await
+                .expect("cannot switch the change triggers");
+        }
+    });
+}
+
+/// What the schema's change triggers (`NOTIFY slack_oauth_changes` on every row written) cost a
+/// save: saves per second with 32 in flight, triggers off, on with nobody listening, and on with
+/// one `LISTEN` connection draining them (as every instance with an authorize cache has). The
+/// three alternate for [`NOTIFY_ROUNDS`] rounds so that the host's drift falls on all of them;
+/// each figure is the median of its rounds.
+fn notify_cost(runtime: &Runtime, save_store: &PostgresStore) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Triggers {
+        Off,
+        Unheard,
+        Listened,
+    }
+    let conditions = [Triggers::Off, Triggers::Unheard, Triggers::Listened];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); conditions.len()];
+    // Notifications the listener received: a listened round must have heard its saves.
+    let heard = Arc::new(AtomicU64::new(0));
+    for _ in 0..NOTIFY_ROUNDS {
+        for (index, &condition) in conditions.iter().enumerate() {
+            set_change_triggers(runtime, save_store, condition != Triggers::Off);
+            let listener = (condition == Triggers::Listened).then(|| {
+                let heard = Arc::clone(&heard);
+                let changes = runtime
+                    .block_on(save_store.changes())
+                    .expect("cannot LISTEN");
+                runtime.spawn(async move {
+                    use futures::StreamExt as _;
+                    let mut changes = std::pin::pin!(changes);
+                    while changes.next().await.is_some() {
+                        heard.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            });
+            let (rate, _) = time_saves(runtime, save_store, 32, NOTIFY_SAVES);
+            rates[index].push(rate);
+            if let Some(listener) = listener {
+                // Let the last commits' notifications arrive, then stop listening.
+                runtime.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
+                listener.abort();
+            }
+        }
+    }
+    set_change_triggers(runtime, save_store, true);
+    let median = |rates: &mut Vec<f64>| {
+        rates.sort_by(f64::total_cmp);
+        rates[rates.len() / 2]
+    };
+    let off = median(&mut rates[0]);
+    let unheard = median(&mut rates[1]);
+    let listened = median(&mut rates[2]);
+    let cost = |rate: f64| 100.0 * (1.0 - rate / off);
+    println!(
+        "change triggers, saves/s with 32 in flight (median of {NOTIFY_ROUNDS} alternating rounds \
+         of {NOTIFY_SAVES}): off {off:.0}/s; on, nobody listening {unheard:.0}/s ({:.1}% slower); \
+         on, with a listener {listened:.0}/s ({:.1}% slower; it heard {} changes)",
+        cost(unheard),
+        cost(listened),
+        heard.load(Ordering::Relaxed),
+    );
+}
+
 /// The `i`-th workspace of a timed loop, spread over the whole seed.
 fn spread(i: usize) -> i32 {
     i32::try_from(i.wrapping_mul(7_919) % WORKSPACES.unsigned_abs() as usize).unwrap_or(0)
@@ -557,7 +634,10 @@ fn benches(c: &mut Criterion) {
         }
         (store, save_store)
     });
+    // On, as the migrations made them, whatever an interrupted earlier run left.
+    set_change_triggers(&runtime, &save_store, true);
     compare_with_pgbench(&runtime, &url, &store, &save_store);
+    notify_cost(&runtime, &save_store);
     bench_lookups(c, &runtime, &store);
     bench_writes(c, &runtime, &save_store);
 }
