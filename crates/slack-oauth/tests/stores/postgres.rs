@@ -173,3 +173,108 @@ async fn leases_are_per_app_and_expire_by_the_database_clock() {
     ));
     store.close().await;
 }
+
+/// Every write of the store is notified once on `slack_oauth_changes`, by the store itself
+/// after the commit (its sessions tell the triggers not to: a NOTIFY inside the write would
+/// serialize concurrent commits); a write by any other session (a Python app, psql, a store on
+/// the app's own pool) is notified once by the triggers. Other tests share the channel, so
+/// only this test's workspaces (a random tag) are counted.
+#[tokio::test]
+async fn every_write_is_notified_once_by_the_store_or_else_by_the_triggers() {
+    use futures::StreamExt as _;
+    use slack_oauth::installation::ReinstallFlag;
+    use slack_oauth::store::{LostGrant, StoreChange};
+    use std::time::Duration;
+
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = schema.store().await;
+    let tag = support::random_suffix();
+    let team = |n: u32| format!("T{n}x{tag}");
+    let changes = store.changes().await.unwrap();
+    let mut ours = Box::pin(changes.filter_map(|change| {
+        let team = match change {
+            StoreChange::Workspace(query) => query
+                .team_id
+                .map(|team| team.as_str().to_owned())
+                .filter(|team| team.ends_with(&tag)),
+            other => Some(format!("{other:?}")),
+        };
+        std::future::ready(team)
+    }));
+
+    let mut first = workspace_installation(&team(1), "U1", at(0));
+    first.bot_refresh_token = Some(RefreshToken::new("xoxe-1-old"));
+    store.save(&first).await.unwrap();
+    let second = workspace_installation(&team(2), "U1", at(0));
+    store.save_bot(&second.to_bot().unwrap()).await.unwrap();
+    let update = TokenUpdate {
+        enterprise_id: None,
+        team_id: Some(team(1).into()),
+        previous_refresh_token: RefreshToken::new("xoxe-1-old"),
+        token: RotatedToken::Bot {
+            token: BotToken::new("xoxb-new"),
+        },
+        refresh_token: RefreshToken::new("xoxe-1-new"),
+        expires_at: Some(at(43_200)),
+    };
+    assert!(store.update_rotated_token(&update).await.unwrap());
+    // A rotation that changes nothing notifies nothing.
+    assert!(!store.update_rotated_token(&update).await.unwrap());
+    let grant = LostGrant {
+        enterprise_id: None,
+        team_id: Some(team(1).into()),
+        user_id: None,
+        refresh_token: RefreshToken::new("xoxe-1-new"),
+        flag: ReinstallFlag::new("invalid_refresh_token", at(1)),
+    };
+    assert!(store.flag_reinstall(&grant).await.unwrap());
+    store
+        .delete_bot(&InstallationQuery::team(team(2)))
+        .await
+        .unwrap();
+    store
+        .delete_installation(&InstallationQuery::team(team(1)))
+        .await
+        .unwrap();
+    // Another session: the triggers notify, once per row.
+    let mut other = schema.connection().await;
+    sqlx::query("DELETE FROM slack_bots WHERE team_id = $1")
+        .bind(team(1))
+        .execute(&mut other)
+        .await
+        .unwrap();
+    // A store on the app's pool: its sessions are the app's, so the triggers notify.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(schema.options(&[]))
+        .await
+        .unwrap();
+    let on_pool = PostgresStore::from_pool(pool, support::CLIENT_ID)
+        .await
+        .unwrap();
+    on_pool
+        .save(&workspace_installation(&team(3), "U1", at(0)))
+        .await
+        .unwrap();
+
+    // save, save_bot, rotation, reinstall mark, the two deletes, the other session's delete,
+    // and the pool store's save (installation and bot rows: one payload, folded by PostgreSQL).
+    let expected = [1, 2, 1, 1, 2, 1, 1, 3].map(team);
+    let mut heard = Vec::new();
+    while heard.len() < expected.len() {
+        let next = tokio::time::timeout(Duration::from_secs(10), ours.next()).await;
+        let Ok(Some(team)) = next else {
+            panic!("heard only {heard:?} of {expected:?}");
+        };
+        heard.push(team);
+    }
+    assert_eq!(heard, expected);
+    let extra = tokio::time::timeout(Duration::from_millis(500), ours.next()).await;
+    assert!(extra.is_err(), "a write notified twice: {extra:?}");
+    // The listener holds a connection of the store's pool, which `close` waits for.
+    drop(ours);
+    store.close().await;
+    on_pool.close().await;
+}

@@ -27,8 +27,15 @@ impl PostgresStore {
     /// Every change to this app's installations and bots, by any writer on the database
     /// (another instance, a `slack-oauth` command, a Python slack_sdk app): one
     /// [`StoreChange::Workspace`] per changed workspace or org and transaction, delivered when
-    /// the transaction commits (the schema's triggers `NOTIFY slack_oauth_changes`), on a
-    /// connection of its own (`LISTEN`). When that connection drops, the stream yields
+    /// the transaction commits, on a connection of its own (`LISTEN slack_oauth_changes`).
+    ///
+    /// A `PostgresStore` notifies its own writes right after each commits, in a transaction of
+    /// its own that does not wait for a disk flush (a `NOTIFY` inside the write would hold
+    /// PostgreSQL's notification lock through the write's durable commit and serialize all
+    /// concurrent saves); the schema's triggers notify the writes of every other session (a
+    /// Python slack_sdk app, psql, a store on the app's pool from
+    /// [`from_pool`](Self::from_pool)). A process killed between a write and its notification,
+    /// or a notification that fails, leaves other caches on their TTL for that workspace. When that connection drops, the stream yields
     /// [`StoreChange::Missed`] (notifications may have been lost) and reconnects, every
     /// second while the database is unreachable. It never ends.
     ///

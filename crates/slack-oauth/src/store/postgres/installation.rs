@@ -14,6 +14,7 @@ use sqlx::query::Query;
 use sqlx::{Postgres, Row as _};
 use time::OffsetDateTime;
 
+use super::conns::Conn;
 use super::rows::{
     app_id_value, bot_from_row, installation_from_row, merged_select_list, select_list,
     BOT_COLUMNS, INSTALLATION_COLUMNS,
@@ -177,7 +178,49 @@ const INSERT_BOT: &str = "INSERT INTO slack_bots (client_id, app_id, enterprise_
      bot_refresh_token, bot_token_expires_at, is_enterprise_install, installed_at) VALUES ($1, \
      $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
+/// The change notification of a write by the store's own session, sent after the write
+/// committed (`$1`..`$3` as [`Key::bind`] binds them), in a transaction that does not wait for
+/// its commit to be flushed: the notification lock it takes is then held for microseconds, where
+/// a NOTIFY inside the write would hold it through the write's durable commit and serialize all
+/// concurrent writes. The payload is the one `slack_oauth_notify_change()` sends for a row.
+const NOTIFY_CHANGE: &str = "SELECT set_config('synchronous_commit', 'off', true), \
+     pg_notify('slack_oauth_changes', json_build_object('client_id', $1::text, \
+     'enterprise_id', $2::text, 'team_id', $3::text, \
+     'is_enterprise_install', $3::text IS NULL AND $2::text IS NOT NULL)::text)";
+
 impl PostgresStore {
+    /// Runs one write of `key`'s rows, then tells the other instances (their authorize caches)
+    /// that `key` changed.
+    async fn execute_and_notify(
+        &self,
+        query: Query<'_, Postgres, PgArguments>,
+        key: Key<'_>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let done = query.execute(conn.busy()).await;
+        conn.settle(done)?;
+        self.notify_change(&mut conn, key).await;
+        Ok(())
+    }
+
+    /// Notifies `slack_oauth_changes` that `key`'s rows changed, once their write committed.
+    /// A failure is logged, not returned: the write is durable, and the other instances' caches
+    /// fall back to their TTL (as they do when their `LISTEN` connection drops). On the app's
+    /// pool ([`from_pool`](PostgresStore::from_pool)) the sessions are not the store's, so the
+    /// triggers already notified.
+    async fn notify_change(&self, conn: &mut Conn, key: Key<'_>) {
+        if !matches!(conn, Conn::Own(_)) {
+            return;
+        }
+        let notified = key
+            .bind(sqlx::query(NOTIFY_CHANGE), &self.client_id)
+            .execute(conn.busy())
+            .await;
+        if let Err(error) = conn.settle(notified) {
+            tracing::warn!(%error, "a change notification could not be sent; other instances' authorize caches keep the old answer until their TTL");
+        }
+    }
+
     async fn insert_bot(&self, bot: &Bot) -> Result<(), StoreError> {
         // Org-wide installs are stored with no team, so that lookups by enterprise find them.
         let team_id = if bot.is_enterprise_install {
@@ -210,8 +253,7 @@ impl PostgresStore {
             .bind(bot.bot_token_expires_at.map(to_db_time))
             .bind(bot.is_enterprise_install)
             .bind(to_db_time(bot.installed_at));
-        self.execute(query).await?;
-        Ok(())
+        self.execute_and_notify(query, key).await
     }
 
     /// The latest installation of every (org, workspace, user), in [`LIST_ORDER`]; with a
@@ -356,7 +398,11 @@ impl PostgresStore {
             .fetch_one(conn.busy())
             .await
             .and_then(|row| row.try_get::<i64, _>(0));
-        Ok(conn.settle(changed)? > 0)
+        let changed = conn.settle(changed)? > 0;
+        if changed {
+            self.notify_change(&mut conn, key).await;
+        }
+        Ok(changed)
     }
 }
 
@@ -464,8 +510,7 @@ impl InstallationStore for PostgresStore {
             .bind(to_db_time(i.installed_at))
             .bind(bots_bot_token)
             .bind(bots_bot_refresh_token);
-        self.execute(query).await?;
-        Ok(())
+        self.execute_and_notify(query, key).await
     }
 
     async fn save_bot(&self, bot: &Bot) -> Result<(), StoreError> {
@@ -516,9 +561,8 @@ impl InstallationStore for PostgresStore {
     async fn delete_bot(&self, query: &InstallationQuery) -> Result<(), StoreError> {
         let key = Key::lookup(query);
         let sql = format!("DELETE FROM slack_bots b WHERE {}", Key::predicate("b"));
-        self.execute(key.bind(sqlx::query(&sql), &self.client_id))
-            .await?;
-        Ok(())
+        self.execute_and_notify(key.bind(sqlx::query(&sql), &self.client_id), key)
+            .await
     }
 
     async fn delete_installation(&self, query: &InstallationQuery) -> Result<(), StoreError> {
@@ -532,12 +576,12 @@ impl InstallationStore for PostgresStore {
             "DELETE FROM slack_installations i WHERE {}{user}",
             Key::predicate("i")
         );
-        self.execute(
+        self.execute_and_notify(
             key.bind(sqlx::query(&sql), &self.client_id)
                 .bind(query.user_id.as_ref().map(|id| id.as_str())),
+            key,
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn list_installations(&self) -> Result<Vec<Installation>, StoreError> {
@@ -733,8 +777,11 @@ impl InstallationStore for PostgresStore {
         }
         let mut conn = self.conn().await?;
         let row = query.fetch_one(conn.busy()).await;
-        let flagged: i64 = conn.settle(row)?.try_get(0)?;
-        Ok(flagged > 0)
+        let flagged = conn.settle(row)?.try_get::<i64, _>(0)? > 0;
+        if flagged {
+            self.notify_change(&mut conn, key).await;
+        }
+        Ok(flagged)
     }
 }
 

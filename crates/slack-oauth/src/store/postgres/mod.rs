@@ -93,7 +93,8 @@ fn migrator() -> Migrator {
 /// a unique index on `slack_oauth_states(state)`, a `slack_oauth_leases` table, the shared
 /// `oauth.v2.access` budget (`slack_oauth_refresh_budget` and the function
 /// `slack_oauth_spend_refresh_budget`), triggers that `NOTIFY slack_oauth_changes` on every
-/// write to `slack_installations` and `slack_bots` (a Python app's writes included; see
+/// write to `slack_installations` and `slack_bots` by another writer (a Python app's writes;
+/// the store's own sessions skip them and notify after each commit, see
 /// [`changes`](Self::changes)), and the token,
 /// refresh-token and webhook-URL columns widened from `VARCHAR(200)` to `TEXT` (an encrypted
 /// token is longer than the token; slack_sdk reads and writes `TEXT` as it did). The schema is
@@ -269,13 +270,18 @@ impl PostgresStore {
         // Migrate on a connection of its own, closed afterwards: if a migration fails while
         // sqlx's advisory lock is held, closing the connection releases the lock, where a pooled
         // connection would keep it and block every other instance.
-        let mut conn = options.connect().await?;
+        // The store's own sessions notify their writes themselves (`installation.rs`,
+        // `NOTIFY_CHANGE`); this setting tells the schema's triggers not to.
+        let own_options = options
+            .clone()
+            .options([("slack_oauth.notifies_itself", "on")]);
+        let mut conn = own_options.connect().await?;
         if let Err(error) = migrator().run_direct(&mut conn).await {
             let _ = conn.close().await;
             return Err(error.into());
         }
         // Migrated: the lock is released, and the connection becomes the first of our own.
-        let own = Connections::new(options.clone(), MAX_CONNECTIONS, ACQUIRE_TIMEOUT);
+        let own = Connections::new(own_options, MAX_CONNECTIONS, ACQUIRE_TIMEOUT);
         own.adopt(conn);
         // For the app's own queries through `pool()`: it opens connections only when used. No
         // ping before handing one out (a dead connection fails its statement and is replaced).

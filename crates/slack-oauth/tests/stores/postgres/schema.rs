@@ -187,7 +187,8 @@ async fn migrations_are_idempotent_and_keep_existing_rows() {
             20_250_101_000_003,
             20_250_101_000_004,
             20_250_101_000_005,
-            20_250_101_000_006
+            20_250_101_000_006,
+            20_250_101_000_007
         ]
     );
     // Ready: every migration of this build recorded as applied.
