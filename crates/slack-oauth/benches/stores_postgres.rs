@@ -17,7 +17,7 @@
 //! timed call by call (5,000 calls, in a task on the runtime as a request handler would run it),
 //! and its median is compared with pgbench's average latency; saves are counted per second with
 //! 1 and 32 in flight, and with 32 in flight again with the schema's change triggers off, on,
-//! and on with a listener (what `NOTIFY` costs a save). Without `pgbench` on the `PATH` the comparison prints a loud `SKIPPED`
+//! and on with a listener (what the change notifications cost a save). Without `pgbench` on the `PATH` the comparison prints a loud `SKIPPED`
 //! line and the store's figures alone. Then criterion's benchmarks, as before.
 
 // criterion's macros generate undocumented public functions.
@@ -543,11 +543,13 @@ fn set_change_triggers(runtime: &Runtime, store: &PostgresStore, enabled: bool) 
     });
 }
 
-/// What the schema's change triggers (`NOTIFY slack_oauth_changes` on every row written) cost a
-/// save: saves per second with 32 in flight, triggers off, on with nobody listening, and on with
-/// one `LISTEN` connection draining them (as every instance with an authorize cache has). The
-/// three alternate for [`NOTIFY_ROUNDS`] rounds so that the host's drift falls on all of them;
-/// each figure is the median of its rounds.
+/// What the change notifications cost a save: saves per second with 32 in flight, the schema's
+/// triggers off, on with nobody listening, and on with one `LISTEN` connection draining them (as
+/// every instance with an authorize cache has). The store's own sessions skip the triggers and
+/// notify after each commit, so "on" should cost nothing over "off"; before they did, a NOTIFY
+/// in every save held PostgreSQL's notification lock through its commit flush. The three
+/// alternate for [`NOTIFY_ROUNDS`] rounds so that the host's drift falls on all of them; each
+/// figure is the median of its rounds.
 fn notify_cost(runtime: &Runtime, save_store: &PostgresStore) {
     #[derive(Clone, Copy, PartialEq)]
     enum Triggers {
