@@ -30,6 +30,25 @@ pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// How long a connection is used at most (sqlx's default too).
 pub(super) const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
+/// Run on every connection the store opens: the schema's change triggers skip the store's own
+/// sessions, which notify their writes themselves after each commit (`installation.rs`,
+/// `NOTIFY_CHANGE`). A statement rather than a startup parameter, which a connection pooler
+/// such as PgBouncer may refuse.
+const SESSION_SETUP: &str = "SET slack_oauth.notifies_itself = on";
+
+/// Opens one connection of the store's own: connects with `options`, then [`SESSION_SETUP`].
+///
+/// # Errors
+/// The error of connecting or of the setup statement.
+pub(super) async fn open(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
+    let mut conn = options.connect().await?;
+    if let Err(error) = sqlx::query(SESSION_SETUP).execute(&mut conn).await {
+        close_in_background(conn);
+        return Err(error);
+    }
+    Ok(conn)
+}
+
 /// Bare sqlx connections to one database, at most `max` at a time.
 #[derive(Clone, Debug)]
 pub(super) struct Connections {
@@ -70,7 +89,7 @@ impl Connections {
         }
     }
 
-    /// Makes `conn`, just opened with the same options, the first idle connection (when there is
+    /// Makes `conn`, just opened with the same options by [`open`], the first idle connection (when there is
     /// room for it; otherwise it is closed).
     pub(super) fn adopt(&self, conn: PgConnection) {
         let now = Instant::now();
@@ -116,7 +135,7 @@ impl Connections {
             });
         }
         let remaining = inner.acquire_timeout.saturating_sub(started.elapsed());
-        let conn = tokio::time::timeout(remaining, inner.options.connect())
+        let conn = tokio::time::timeout(remaining, open(&inner.options))
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)??;
         Ok(OwnConn {

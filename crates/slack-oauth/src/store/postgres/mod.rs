@@ -270,18 +270,13 @@ impl PostgresStore {
         // Migrate on a connection of its own, closed afterwards: if a migration fails while
         // sqlx's advisory lock is held, closing the connection releases the lock, where a pooled
         // connection would keep it and block every other instance.
-        // The store's own sessions notify their writes themselves (`installation.rs`,
-        // `NOTIFY_CHANGE`); this setting tells the schema's triggers not to.
-        let own_options = options
-            .clone()
-            .options([("slack_oauth.notifies_itself", "on")]);
-        let mut conn = own_options.connect().await?;
+        let mut conn = conns::open(&options).await?;
         if let Err(error) = migrator().run_direct(&mut conn).await {
             let _ = conn.close().await;
             return Err(error.into());
         }
         // Migrated: the lock is released, and the connection becomes the first of our own.
-        let own = Connections::new(own_options, MAX_CONNECTIONS, ACQUIRE_TIMEOUT);
+        let own = Connections::new(options.clone(), MAX_CONNECTIONS, ACQUIRE_TIMEOUT);
         own.adopt(conn);
         // For the app's own queries through `pool()`: it opens connections only when used. No
         // ping before handing one out (a dead connection fails its statement and is replaced).
