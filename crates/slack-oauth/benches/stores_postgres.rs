@@ -17,8 +17,9 @@
 //! timed call by call (5,000 calls, in a task on the runtime as a request handler would run it),
 //! and its median is compared with pgbench's average latency; saves are counted per second with
 //! 1 and 32 in flight, and with 32 in flight again with the schema's change triggers off, on,
-//! and on with a listener (what the change notifications cost a save). Without `pgbench` on the `PATH` the comparison prints a loud `SKIPPED`
-//! line and the store's figures alone. Then criterion's benchmarks, as before.
+//! and on with a listener (what the change notifications cost a save). Without `pgbench` on
+//! the `PATH` the comparison prints a loud `SKIPPED` line and the store's figures alone. Then
+//! criterion's benchmarks, as before.
 
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]

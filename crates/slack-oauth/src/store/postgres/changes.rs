@@ -28,6 +28,9 @@ impl PostgresStore {
     /// (another instance, a `slack-oauth` command, a Python slack_sdk app): one
     /// [`StoreChange::Workspace`] per changed workspace or org and transaction, delivered when
     /// the transaction commits, on a connection of its own (`LISTEN slack_oauth_changes`).
+    /// When that connection drops, the stream yields [`StoreChange::Missed`] (notifications may
+    /// have been lost) and reconnects, every second while the database is unreachable. It never
+    /// ends.
     ///
     /// A `PostgresStore` notifies its own writes right after each commits, in a transaction of
     /// its own that does not wait for a disk flush (a `NOTIFY` inside the write would hold
@@ -35,9 +38,7 @@ impl PostgresStore {
     /// concurrent saves); the schema's triggers notify the writes of every other session (a
     /// Python slack_sdk app, psql, a store on the app's pool from
     /// [`from_pool`](Self::from_pool)). A process killed between a write and its notification,
-    /// or a notification that fails, leaves other caches on their TTL for that workspace. When that connection drops, the stream yields
-    /// [`StoreChange::Missed`] (notifications may have been lost) and reconnects, every
-    /// second while the database is unreachable. It never ends.
+    /// or a notification that fails, leaves other caches on their TTL for that workspace.
     ///
     /// [`CachedStore::follow_changes`](crate::CachedStore::follow_changes) applies it to an
     /// authorize cache, which [`SlackApp`](crate::SlackApp) does on PostgreSQL.

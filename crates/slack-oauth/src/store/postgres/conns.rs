@@ -89,8 +89,8 @@ impl Connections {
         }
     }
 
-    /// Makes `conn`, just opened with the same options by [`open`], the first idle connection (when there is
-    /// room for it; otherwise it is closed).
+    /// Makes `conn`, just opened with the same options by [`open`], the first idle connection
+    /// (when there is room for it; otherwise it is closed).
     pub(super) fn adopt(&self, conn: PgConnection) {
         let now = Instant::now();
         let mut idle = self.inner.lock_idle();
